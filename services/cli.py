@@ -1,0 +1,207 @@
+"""`radar`: run the services, bring the whole stack up locally, manage keys, database and topics."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.config import ConfigError, RadarConfig, load_config
+from shared.settings import Settings, get_settings
+
+app = typer.Typer(help="Expansion Radar: real-time expansion signals for SaaS companies.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the HTTP services (only their hashes are stored).", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
+console = Console(stderr=True, soft_wrap=True)
+
+
+class Service(StrEnum):
+    ingest = "ingest"
+    signals = "signals"
+    scoring = "scoring"
+    notifier = "notifier"
+
+
+def _config(settings: Settings) -> RadarConfig:
+    """Bad configuration stops the command with the offending key named."""
+    try:
+        return load_config(settings.radar_config)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(service: Service) -> None:
+    """Run one service in the foreground (what `radar up` supervises, and what a container runs)."""
+    from shared.kafka import ensure_topics
+    from shared.observability import configure_logging
+
+    settings = get_settings()
+    config = _config(settings)
+    configure_logging(service.value, settings)
+    asyncio.run(ensure_topics(settings))
+    if service is Service.signals:
+        import faust
+
+        from services.signals.app import create_app as create_signals_app
+
+        worker = faust.Worker(create_signals_app(settings, config), loglevel=settings.radar_log_level.lower(),
+                              override_logging=False, redirect_stdouts=False, quiet=True)
+        worker.execute_from_commandline()
+        return
+
+    asyncio.run(_serve_http(service, settings, config))
+
+
+async def _serve_http(service: Service, settings: Settings, config: RadarConfig) -> None:
+    """Built inside the running loop: aiokafka clients must be created within one."""
+    import uvicorn
+
+    if service is Service.ingest:
+        from services.ingest import api as ingest_api
+        from services.ingest import bootstrap as ingest_bootstrap
+
+        web_app, port = ingest_api.create_app(ingest_bootstrap.build(settings)), settings.radar_ingest_port
+    elif service is Service.scoring:
+        from services.scoring import api as scoring_api
+        from services.scoring import bootstrap as scoring_bootstrap
+
+        web_app, port = scoring_api.create_app(scoring_bootstrap.build(settings, config)), settings.radar_scoring_port
+    else:
+        from services.notifier import api as notifier_api
+        from services.notifier import bootstrap as notifier_bootstrap
+
+        web_app, port = notifier_api.create_app(notifier_bootstrap.build(settings)), settings.radar_notifier_port
+    server = uvicorn.Server(uvicorn.Config(web_app, host=settings.radar_host, port=port, log_config=None, access_log=False,
+                                           timeout_graceful_shutdown=15, lifespan="on"))
+    await server.serve()
+    if getattr(server, "started", False) is False:
+        raise SystemExit(1)
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="also stream a built-in sample customer base")] = False,
+) -> None:
+    """Start everything on this machine: broker, database, the four services. Ctrl-C stops it all."""
+    from services.supervisor import run_stack
+
+    settings = get_settings()
+    _config(settings)
+    sys.exit(asyncio.run(run_stack(settings, demo=demo, console=console)))
+
+
+@app.command()
+def demo(
+    url: Annotated[str, typer.Option(help="ingest base URL")] = "http://127.0.0.1:8080",
+    key: Annotated[str, typer.Option(envvar="RADAR_API_KEY", help="API key with events and accounts scopes")] = "",
+    seconds: Annotated[float, typer.Option(help="how long to stream; 0 = until Ctrl-C")] = 0,
+) -> None:
+    """Stream the built-in sample customer base to a running ingest."""
+    from services.demo import stream_demo
+
+    if not key:
+        console.print("[red]an API key is needed:[/red] pass --key or set RADAR_API_KEY (radar keys create demo)")
+        raise typer.Exit(2)
+    asyncio.run(stream_demo(url, key, seconds or None))
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option(help="port to listen on (0 = a free one)")] = 9092) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""
+    import signal
+    import threading
+
+    from shared.embedded_broker import EmbeddedBroker
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with EmbeddedBroker(port=port or None) as running:
+        console.print(f"broker listening on [bold]{running.bootstrap}[/bold]; Ctrl-C stops it")
+        try:
+            done.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+async def _with_keystore(action):  # type: ignore[no-untyped-def]
+    from shared.auth import KeyStore
+    from shared.db import create_engine, sessionmaker
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        return await action(KeyStore(sessionmaker(engine)))
+    finally:
+        await engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    scope: Annotated[list[str], typer.Option(help="events, accounts, read (repeatable); default all")] = [],  # noqa: B006
+) -> None:
+    """Create a key and print it once; only its hash is kept."""
+    from shared.auth import ALL_SCOPES
+
+    unknown = sorted(set(scope) - set(ALL_SCOPES))
+    if unknown:
+        console.print(f"[red]unknown scope(s):[/red] {', '.join(unknown)}; choose from {', '.join(ALL_SCOPES)}")
+        raise typer.Exit(2)
+    created = asyncio.run(_with_keystore(lambda keys: keys.create(name, scope or None)))
+    print(created.plaintext)
+    console.print(f"key '{name}' created ({created.display_prefix}…); store it now, it cannot be shown again")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    rows = asyncio.run(_with_keystore(lambda keys: keys.list()))
+    table = Table("name", "prefix", "scopes", "created", "revoked")
+    for row in rows:
+        table.add_row(row.name, row.key_prefix, ",".join(row.scopes), row.created_at.isoformat(timespec="seconds"),
+                      row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "")
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name_or_prefix: str) -> None:
+    count = asyncio.run(_with_keystore(lambda keys: keys.revoke(name_or_prefix)))
+    if not count:
+        console.print(f"[red]no active key named or prefixed {name_or_prefix!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked {count} key(s)")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply Alembic migrations up to the newest."""
+    from shared.db import upgrade_database
+
+    upgrade_database(get_settings().database_url)
+    console.print("database is at the newest schema")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the project's topics (same partition count for all: they are co-partitioned by account)."""
+    from shared.kafka import ensure_topics
+
+    asyncio.run(ensure_topics(get_settings()))
+    console.print("topics are in place")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What every service shares: schemas, topics, settings, config, database, Kafka and ops helpers."""

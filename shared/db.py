@@ -1,0 +1,179 @@
+"""SQLAlchemy models and engine helpers shared by ingest, scoring and notifier (one schema, one migration chain)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.schemas import utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ApiKey(Base):
+    """Only the SHA-256 of a key is stored: keys are 256-bit random, so a slow hash buys nothing."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IngestedEvent(Base):
+    """Event ids already acknowledged by Kafka: the idempotency record every ingest process shares."""
+
+    __tablename__ = "ingested_events"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    domains: Mapped[list[Any]] = mapped_column(default=list)
+    plan: Mapped[str | None] = mapped_column(String(200))
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    arr: Mapped[float] = mapped_column(Float, default=0)
+    owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Score(Base):
+    """The current readiness score of an account and the inputs it was computed from."""
+
+    __tablename__ = "scores"
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(20), index=True)
+    breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScoreHistory(Base):
+    __tablename__ = "score_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    score: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(20))
+    breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    signal_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_score_history_account_time", "account_id", "created_at"),)
+
+
+class SignalRecord(Base):
+    __tablename__ = "signals"
+    signal_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertRecord(Base):
+    __tablename__ = "alerts"
+    alert_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    signal_id: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxAlert(Base):
+    """The notifier's copy of an alert, written with its deliveries before the Kafka offset is committed."""
+
+    __tablename__ = "outbox_alerts"
+    alert_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("outbox_alerts.alert_id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", name="uq_delivery_alert_channel"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """SQLite gets WAL and a busy timeout because several service processes write to one file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_for(session: AsyncSession, model: type[Base]) -> Any:
+    """A dialect-aware INSERT so `on_conflict_do_nothing/update` works on PostgreSQL and SQLite alike."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    module = sqlite if dialect == "sqlite" else postgresql
+    return module.insert(model)
+
+
+def insert_ignore(session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Any:
+    return insert_for(session, model).values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
+
+
+async def database_ready(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def upgrade_database(url: str) -> None:
+    """Run Alembic to head; sync because Alembic drives its own event loop in env.py."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")

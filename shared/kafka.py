@@ -1,0 +1,73 @@
+"""Kafka helpers: topic creation, the acks=all producer and a consumer with manual commits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from shared.settings import Settings
+from shared.topics import Topics, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    """acks=all: a 2xx (or a committed offset) is only given once every in-sync replica has the record."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "acks": "all",
+        "linger_ms": 2,
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": int(settings.radar_produce_timeout_s * 1000),
+        "client_id": "radar",
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: object) -> AIOKafkaConsumer:
+    """Manual commits only: offsets move after the work they stand for is durable."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "client_id": group_id,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, timeout_s: float = 60) -> None:
+    """Create the project's topics if missing; retried because a broker that just started may refuse briefly."""
+    if specs is None:
+        specs = Topics.from_settings(settings).specs(settings.radar_partitions, settings.radar_replication_factor)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="radar-admin")
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.config)
+                for spec in specs
+                if spec.name not in existing
+            ]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+                log.info("created topics %s", [topic.name for topic in missing])
+            return
+        except KafkaConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()

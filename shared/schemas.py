@@ -1,0 +1,247 @@
+"""Event, account, signal and alert schemas: the contracts on every topic and HTTP edge."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _aware_utc(value: datetime) -> datetime:
+    """Naive timestamps are taken as UTC so event time never depends on the server's zone."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """Unknown fields are refused: a typo in a producer must not silently drop data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- events
+
+
+class _EventBase(Contract):
+    id: Identifier = Field(description="idempotency key: a replayed id is a duplicate")
+    account_id: Identifier
+    timestamp: Timestamp = Field(description="event time (ISO 8601); naive means UTC")
+
+
+class UsageEvent(_EventBase):
+    type: Literal["usage"]
+    metric: Name
+    quantity: float = Field(ge=0, description="consumption added to the current billing period")
+
+
+class GaugeEvent(_EventBase):
+    type: Literal["gauge"]
+    metric: Name
+    value: float = Field(ge=0, description="the current level")
+
+
+class UserRef(Contract):
+    id: Identifier
+    email: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    team: Name | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.email.rsplit("@", 1)[1].lower()
+
+
+class UserAddedEvent(_EventBase):
+    type: Literal["user_added"]
+    user: UserRef
+
+
+class UserRemovedEvent(_EventBase):
+    type: Literal["user_removed"]
+    user: UserRef
+
+
+class FeatureUsedEvent(_EventBase):
+    type: Literal["feature_used"]
+    feature: Name
+    user_id: Identifier | None = None
+    gated: bool = False
+
+
+class IntegrationConnectedEvent(_EventBase):
+    type: Literal["integration_connected"]
+    integration: Name
+
+
+class NpsEvent(_EventBase):
+    type: Literal["nps"]
+    score: int = Field(ge=0, le=10)
+
+
+class CsatEvent(_EventBase):
+    type: Literal["csat"]
+    score: float = Field(ge=1, le=5)
+
+
+class SupportTicketEvent(_EventBase):
+    type: Literal["support_ticket"]
+    priority: Literal["low", "normal", "high", "urgent"]
+    status: Literal["open", "pending", "solved", "closed"]
+
+
+class BillingIssueEvent(_EventBase):
+    type: Literal["billing_issue"]
+    kind: Name
+
+
+class SubscriptionChangedEvent(_EventBase):
+    type: Literal["subscription_changed"]
+    arr_before: float = Field(ge=0)
+    arr_after: float = Field(ge=0)
+    plan: Identifier | None = None
+    reason: Literal["upgrade", "downgrade", "churn", "renewal", "new", "other"]
+
+
+Event = Annotated[
+    UsageEvent
+    | GaugeEvent
+    | UserAddedEvent
+    | UserRemovedEvent
+    | FeatureUsedEvent
+    | IntegrationConnectedEvent
+    | NpsEvent
+    | CsatEvent
+    | SupportTicketEvent
+    | BillingIssueEvent
+    | SubscriptionChangedEvent,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class EventBatch(Contract):
+    events: list[Event] = Field(min_length=1, max_length=10_000)
+
+
+class IngestResult(Contract):
+    accepted: int
+    duplicates: int
+
+
+# ----------------------------------------------------------------------------- accounts
+
+
+class Owners(Contract):
+    csm: Name | None = None
+    ae: Name | None = None
+    slack_channel: Name | None = None
+
+
+class AccountUpsert(Contract):
+    """Body of `PUT /v1/accounts/{account_id}`."""
+
+    name: Name
+    domains: list[Annotated[str, Field(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")]] = []
+    plan: Identifier | None = None
+    limits: dict[Name, Annotated[float, Field(gt=0)]] = {}
+    arr: float = Field(default=0, ge=0)
+    owners: Owners = Owners()
+    billing_anchor: date | None = Field(default=None, description="start of the monthly billing cycle (UTC)")
+
+
+class AccountUpdate(AccountUpsert):
+    """What travels on the compacted `account-updates` topic, keyed by account id."""
+
+    account_id: Identifier
+    updated_at: Timestamp
+
+
+class PlanUpsert(Contract):
+    limits: dict[Name, Annotated[float, Field(gt=0)]] = {}
+    price: float = Field(ge=0)
+    next_plan: Identifier | None = None
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+class SignalType(StrEnum):
+    USAGE_THRESHOLD_CROSSED = "usage_threshold_crossed"
+    USAGE_SUSTAINED_HIGH = "usage_sustained_high"
+    SEAT_THRESHOLD_CROSSED = "seat_threshold_crossed"
+    NEW_DOMAIN_USER = "new_domain_user"
+    NEW_TEAM_ADOPTION = "new_team_adoption"
+    PREMIUM_FEATURE_INTEREST = "premium_feature_interest"
+    USAGE_GROWTH = "usage_growth"
+
+
+class Signal(Contract):
+    """One expansion signal; `signal_id` is derived from the crossing so a re-emission is recognisable."""
+
+    signal_id: Identifier
+    type: SignalType
+    account_id: Identifier
+    metric: Name | None = None
+    value: float | None = None
+    limit: float | None = None
+    utilization: float | None = None
+    threshold: float | None = None
+    period: str | None = None
+    user: UserRef | None = None
+    domain: str | None = None
+    event_id: Identifier
+    event_timestamp: Timestamp
+    emitted_at: Timestamp
+
+
+# ----------------------------------------------------------------------------- alerts
+
+
+class Tier(StrEnum):
+    IMMEDIATE = "immediate"
+    SHORT_TERM = "short_term"
+    MEDIUM_TERM = "medium_term"
+    LOW = "low"
+
+
+class Driver(Contract):
+    factor: str
+    points: float
+    detail: str
+
+
+class UsageLine(Contract):
+    metric: str
+    value: float
+    limit: float
+    utilization: float
+
+
+class Alert(Contract):
+    """An actionable alert; `alert_id` is stable per signal so every stage downstream is idempotent."""
+
+    alert_id: Identifier
+    kind: Literal["expansion", "retention_risk"] = "expansion"
+    account_id: Identifier
+    account_name: str
+    signal: Signal
+    score: int = Field(ge=0, le=100)
+    tier: Tier
+    drivers: list[Driver]
+    usage: list[UsageLine] = Field(default_factory=list, description="usage vs limits known when the alert was raised")
+    route_to: Literal["csm", "ae"] = "csm"
+    owner: str | None = None
+    slack_channel: str | None = None
+    created_at: Timestamp

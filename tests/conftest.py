@@ -1,0 +1,308 @@
+"""Factory fixtures for the real components: Kafka topics, PostgreSQL databases, service processes,
+and HTTP receivers standing in for Slack. A test that needs a component that is not running fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from shared.db import upgrade_database
+from shared.kafka import ensure_topics
+from shared.settings import Settings
+from shared.topics import Topics
+from tests.helpers import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reachable(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The Apache Kafka broker deploy/test.sh started; no broker is a failure, not a skip."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the tests through deploy/test.sh, which starts Kafka")
+    if not _reachable(bootstrap.split(",")[0]):
+        pytest.fail(f"Kafka at {bootstrap} is not reachable")
+    return bootstrap
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    url = os.environ.get("RADAR_TEST_DATABASE_URL")
+    if not url:
+        pytest.fail("RADAR_TEST_DATABASE_URL is not set: run the tests through deploy/test.sh, which starts PostgreSQL")
+    return url
+
+
+async def _admin_execute(admin_url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _run(coro) -> object:  # type: ignore[no-untyped-def]
+    """Fixtures are sync; run their async set-up on a private loop in a thread, out of the test's loop."""
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result.get("value")
+
+
+@pytest.fixture
+def database_factory(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """A fresh, migrated PostgreSQL database per call; dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"radar_{uuid.uuid4().hex[:12]}"
+        _run(_admin_execute(pg_admin_url, f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
+        _run_sync_in_thread(upgrade_database, url)
+        return url
+
+    yield make
+    for name in created:
+        _run(_admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _run_sync_in_thread(function, *args) -> None:  # type: ignore[no-untyped-def]
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            function(*args)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def database_url(database_factory: Callable[[], str]) -> str:
+    return database_factory()
+
+
+@dataclass
+class Stack:
+    """Environment for one test's services: unique topics, consumer groups, app id and ports."""
+
+    env: dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(**{key.lower(): value for key, value in self.env.items() if key.startswith(("RADAR_", "KAFKA_", "DATABASE_", "SLACK_"))})
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.env["RADAR_TOPIC_PREFIX"])
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.env[f'RADAR_{service.upper()}_PORT']}{path}"
+
+
+@pytest.fixture
+def stack_factory(kafka_bootstrap: str) -> Callable[..., Stack]:
+    """Unique topic names per test (a prefix), created up front with the project's own topic specs."""
+
+    def make(database_url: str = "", **extra: str) -> Stack:
+        tag = uuid.uuid4().hex[:10]
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "RADAR_TOPIC_PREFIX": f"t{tag}-",
+            "RADAR_CONSUMER_GROUP_PREFIX": f"t{tag}",
+            "RADAR_SIGNALS_APP_ID": f"t{tag}-signals",
+            "RADAR_INGEST_PORT": str(free_port()),
+            "RADAR_SCORING_PORT": str(free_port()),
+            "RADAR_NOTIFIER_PORT": str(free_port()),
+            "RADAR_SIGNALS_PORT": str(free_port()),
+            "RADAR_LOG_FORMAT": "json",
+        }
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        env.update(extra)
+        stack = Stack(env)
+        _run(ensure_topics(stack.settings))
+        return stack
+
+    return make
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Starts `radar serve NAME` as a real process and waits for its /readyz; stops it after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(name: str, stack: Stack, ready_timeout: float = 90, **extra_env: str) -> ServiceProcess:
+        log_path = tmp_path / f"{name}-{len(started)}.log"
+        env = {**os.environ, **stack.env, **extra_env}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name],
+            cwd=tmp_path, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        service = ServiceProcess(name, process, log_path)
+        started.append(service)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{service.log()[-4000:]}")
+            try:
+                return httpx.get(stack.url(name, "/readyz"), timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(ready, ready_timeout, f"{name} to become ready", interval=0.25)
+        except AssertionError:
+            print(service.log()[-4000:])
+            raise
+        return service
+
+    yield start
+    for service in reversed(started):
+        service.stop()
+        print(f"----- {service.name} log (tail) -----\n{service.log()[-3000:]}")
+
+
+@dataclass
+class SlackReceiver:
+    """Answers like a Slack incoming webhook: 200 "ok", or the failures it is told to give next."""
+
+    server: HTTPServer
+    path: str = "/services/T000/B000/XXXX"
+    messages: list[dict] = field(default_factory=list)
+    attempts: int = 0
+    _failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for(self.path)
+
+    def fail_next(self, count: int, status: int = 429, retry_after: int | None = 1) -> None:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        with self._lock:
+            self._failures.extend([(status, headers)] * count)
+
+    def handle(self, request: Request) -> Response:
+        with self._lock:
+            self.attempts += 1
+            if self._failures:
+                status, headers = self._failures.pop(0)
+                body = "rate_limited" if status == 429 else "internal_error"
+                return Response(body, status=status, headers=headers, content_type="text/plain")
+            try:
+                payload = json.loads(request.get_data())
+            except ValueError:
+                return Response("invalid_payload", status=400, content_type="text/plain")
+            if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
+                return Response("no_text", status=400, content_type="text/plain")
+            self.messages.append(payload)
+        return Response("ok", status=200, content_type="text/plain")
+
+    def wait_for_messages(self, count: int, timeout: float = 60) -> list[dict]:
+        wait_for(lambda: len(self.messages) >= count, timeout, f"{count} Slack messages (have {len(self.messages)})")
+        return self.messages
+
+
+@pytest.fixture
+def slack_factory() -> Iterator[Callable[[], SlackReceiver]]:
+    servers: list[HTTPServer] = []
+
+    def make() -> SlackReceiver:
+        server = HTTPServer(host="127.0.0.1", port=free_port())
+        server.start()
+        servers.append(server)
+        receiver = SlackReceiver(server)
+        server.expect_request(receiver.path, method="POST").respond_with_handler(receiver.handle)
+        return receiver
+
+    yield make
+    for server in servers:
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
+@pytest.fixture
+def api_key_factory() -> Callable[[str], str]:
+    """Creates a key through the real CLI (`radar keys create`), as an operator would."""
+
+    def make(database_url: str, name: str = "test") -> str:
+        result = subprocess.run([sys.executable, "-m", "services.cli", "keys", "create", name],
+                                env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder decides the marker, so `-m unit` etc. always select the right tests."""
+    for item in items:
+        for kind in ("unit", "integration", "e2e"):
+            if f"{os.sep}{kind}{os.sep}" in str(item.fspath):
+                item.add_marker(getattr(pytest.mark, kind))
+

@@ -1,0 +1,65 @@
+"""`radar up --demo` as a newcomer runs it: embedded broker, SQLite, alerts within a minute, Ctrl-C cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from tests.helpers import free_port, wait_for
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """Every live process whose environment carries `marker`: children inherit it, so leftovers show."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    marker = f"radar-up-{uuid.uuid4().hex}"
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SLACK_WEBHOOK_URL", "RADAR_ALERT_LOG", "RADAR_TOPIC_PREFIX"}}
+    env.update({"RADAR_TEST_MARKER": marker, "RADAR_INGEST_PORT": str(free_port()), "RADAR_SCORING_PORT": str(free_port()),
+                "RADAR_NOTIFIER_PORT": str(free_port()), "RADAR_SIGNALS_PORT": str(free_port())})
+    output = tmp_path / "radar-up.log"
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--demo"], cwd=tmp_path, env=env,
+                               stdout=output.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    alert_log = tmp_path / ".radar" / "alerts.ndjson"
+    try:
+        def alerts() -> list[dict]:
+            if process.poll() is not None:
+                raise AssertionError(f"radar up exited with {process.returncode}:\n{output.read_text()[-5000:]}")
+            if not alert_log.exists():
+                return []
+            return [json.loads(line) for line in alert_log.read_text().splitlines() if line.strip()]
+
+        try:
+            found = wait_for(alerts, 60, "the first demo alert in .radar/alerts.ndjson", interval=0.5)
+        except AssertionError:
+            print(output.read_text()[-8000:])
+            raise
+        first = found[0]
+        assert first["alert"]["account_name"] and "Score" in first["text"]
+        assert "🔔" in output.read_text()  # printed to the terminal as well
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        try:
+            code = process.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    assert code == 0, output.read_text()[-5000:]
+    wait_for(lambda: processes_with_marker(marker) == [], 10, f"every process of radar up to exit (left: {processes_with_marker(marker)})")
+    assert "stopped; no process left behind" in output.read_text()

@@ -1,0 +1,88 @@
+"""Waiting for conditions with deadlines (never sleeping and hoping), and small Kafka utilities."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll until `predicate()` is truthy; fail naming `what` when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+async def await_for(predicate: Callable[[], Awaitable[T]], timeout: float, what: str, interval: float = 0.1) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+class TopicReader:
+    """Reads a topic from the beginning and accumulates what arrived, for `await_for` checks."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.records: list = []
+        self._consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                          enable_auto_commit=False, group_id=None)
+
+    async def __aenter__(self) -> TopicReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def poll(self) -> list:
+        batches = await self._consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            self.records.extend(records)
+        return self.records
+
+    async def wait_count(self, count: int, timeout: float, what: str) -> list:
+        async def enough() -> bool:
+            return len(await self.poll()) >= count
+
+        await await_for(enough, timeout, f"{count} {what} (have {len(self.records)})")
+        return self.records
+
+    async def drain_for(self, seconds: float) -> list:
+        """Read whatever arrives during `seconds`; used only after a later marker proved processing moved on."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            await self.poll()
+        return self.records

@@ -1,0 +1,83 @@
+"""Ingest against real Kafka and PostgreSQL, as a separate process."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from tests.helpers import TopicReader
+
+
+def usage(event_id: str, account: str = "acme", quantity: float = 10) -> dict:
+    return {"id": event_id, "type": "usage", "account_id": account, "timestamp": "2026-11-10T12:00:00Z", "metric": "api_calls", "quantity": quantity}
+
+
+async def test_accepted_events_are_on_kafka_keyed_by_account_and_replays_are_duplicates(
+    stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap
+) -> None:
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    service_factory("ingest", stack)
+    headers = {"Authorization": f"Bearer {key}"}
+    batch = {"events": [usage("e1"), usage("e2", account="globex"), usage("e3")]}
+    async with httpx.AsyncClient(base_url=stack.url("ingest"), headers=headers) as client:
+        first = await client.post("/v1/events", json=batch)
+        assert (first.status_code, first.json()) == (202, {"accepted": 3, "duplicates": 0})
+        again = await client.post("/v1/events", json={"events": [usage("e1"), usage("e4")]})
+        assert (again.status_code, again.json()) == (202, {"accepted": 1, "duplicates": 1})
+
+    async with TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader:
+        records = await reader.wait_count(4, 30, "events on usage-events")
+        await reader.drain_for(1)
+    ids = sorted(orjson.loads(r.value)["id"] for r in reader.records)
+    assert ids == ["e1", "e2", "e3", "e4"]
+    for record in reader.records:
+        assert record.key.decode() == orjson.loads(record.value)["account_id"]
+    partitions = {r.key: r.partition for r in records}
+    assert all(r.partition == partitions[r.key] for r in records)
+
+
+async def test_bad_keys_and_bad_events_are_refused_clearly(stack_factory, database_url, service_factory, api_key_factory) -> None:
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    service_factory("ingest", stack)
+    async with httpx.AsyncClient(base_url=stack.url("ingest")) as client:
+        missing = await client.post("/v1/events", json={"events": [usage("e1")]})
+        assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
+        wrong = await client.post("/v1/events", json={"events": [usage("e1")]}, headers={"Authorization": "Bearer rdr_nope"})
+        assert wrong.status_code == 401
+        bad = await client.post("/v1/events", headers={"Authorization": f"Bearer {key}"},
+                                json={"events": [usage("ok"), {**usage("x"), "quantity": "lots"}]})
+        assert bad.status_code == 400
+        assert [(e["index"], e["field"]) for e in bad.json()["errors"]] == [(1, "quantity")]
+        # nothing of a rejected batch was accepted: the good event is still new
+        retry = await client.post("/v1/events", headers={"Authorization": f"Bearer {key}"}, json={"events": [usage("ok")]})
+        assert retry.json() == {"accepted": 1, "duplicates": 0}
+
+
+async def test_account_updates_go_to_the_compacted_topic(stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap) -> None:
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    service_factory("ingest", stack)
+    body = {"name": "Acme", "domains": ["acme.com"], "plan": "growth", "limits": {"api_calls": 1000}, "arr": 12000,
+            "owners": {"csm": "dana", "ae": "lee"}}
+    async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}) as client:
+        response = await client.put("/v1/accounts/acme", json=body)
+        assert response.status_code == 200, response.text
+        invalid = await client.put("/v1/accounts/acme", json={**body, "limits": {"api_calls": -5}})
+        assert invalid.status_code == 422 and "limits" in invalid.text
+    async with TopicReader(kafka_bootstrap, stack.topics.account_updates) as reader:
+        (record,) = await reader.wait_count(1, 30, "account update")
+    update = orjson.loads(record.value)
+    assert record.key == b"acme" and update["limits"] == {"api_calls": 1000} and update["owners"]["csm"] == "dana"
+
+
+async def test_ops_endpoints(stack_factory, database_url, service_factory) -> None:
+    stack = stack_factory(database_url)
+    service_factory("ingest", stack)
+    async with httpx.AsyncClient(base_url=stack.url("ingest")) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = (await client.get("/readyz")).json()
+        assert ready == {"ready": True, "checks": {"kafka": True, "database": True}}
+        metrics = (await client.get("/metrics")).text
+        assert "radar_ingest_requests_total" in metrics
