@@ -30,6 +30,10 @@ step "PostgreSQL"
 RADAR_TEST_DATABASE_URL=$(deploy/postgres.sh start "$work/pg")
 export RADAR_TEST_DATABASE_URL
 
+step "lint"
+.venv/bin/ruff check services shared tests
+.venv/bin/ruff format --check --quiet services shared tests
+
 step "tests"
 set +e
 .venv/bin/python -m pytest "$@"

@@ -55,8 +55,13 @@ def serve(service: Service) -> None:
 
         from services.signals.app import create_app as create_signals_app
 
-        worker = faust.Worker(create_signals_app(settings, config), loglevel=settings.radar_log_level.lower(),
-                              override_logging=False, redirect_stdouts=False, quiet=True)
+        worker = faust.Worker(
+            create_signals_app(settings, config),
+            loglevel=settings.radar_log_level.lower(),
+            override_logging=False,
+            redirect_stdouts=False,
+            quiet=True,
+        )
         worker.execute_from_commandline()
         return
 
@@ -82,8 +87,11 @@ async def _serve_http(service: Service, settings: Settings, config: RadarConfig)
         from services.notifier import bootstrap as notifier_bootstrap
 
         web_app, port = notifier_api.create_app(notifier_bootstrap.build(settings)), settings.radar_notifier_port
-    server = uvicorn.Server(uvicorn.Config(web_app, host=settings.radar_host, port=port, log_config=None, access_log=False,
-                                           timeout_graceful_shutdown=15, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web_app, host=settings.radar_host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=15, lifespan="on"
+        )
+    )
     await server.serve()
     if getattr(server, "started", False) is False:
         raise SystemExit(1)
@@ -167,8 +175,13 @@ def keys_list() -> None:
     rows = asyncio.run(_with_keystore(lambda keys: keys.list()))
     table = Table("name", "prefix", "scopes", "created", "revoked")
     for row in rows:
-        table.add_row(row.name, row.key_prefix, ",".join(row.scopes), row.created_at.isoformat(timespec="seconds"),
-                      row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "")
+        table.add_row(
+            row.name,
+            row.key_prefix,
+            ",".join(row.scopes),
+            row.created_at.isoformat(timespec="seconds"),
+            row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "",
+        )
     Console().print(table)
 
 

@@ -52,12 +52,26 @@ def tick_events(account: DemoAccount, tick: int, rng: random.Random) -> list[dic
     now = datetime.now(UTC).isoformat()
     quantity = round(account.api_call_limit * account.growth * rng.uniform(0.6, 1.4))
     events: list[dict[str, object]] = [
-        {"id": str(uuid.uuid4()), "type": "usage", "account_id": account.account_id, "timestamp": now, "metric": "api_calls", "quantity": quantity}
+        {
+            "id": str(uuid.uuid4()),
+            "type": "usage",
+            "account_id": account.account_id,
+            "timestamp": now,
+            "metric": "api_calls",
+            "quantity": quantity,
+        }
     ]
     if tick % 20 == 5:
         user = f"user{tick}"
-        events.append({"id": str(uuid.uuid4()), "type": "user_added", "account_id": account.account_id, "timestamp": now,
-                       "user": {"id": f"{account.account_id}-{user}", "email": f"{user}@{account.domain}"}})
+        events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "user_added",
+                "account_id": account.account_id,
+                "timestamp": now,
+                "user": {"id": f"{account.account_id}-{user}", "email": f"{user}@{account.domain}"},
+            }
+        )
     return events
 
 

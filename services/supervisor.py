@@ -63,8 +63,12 @@ class Child:
 
 
 def ready_url(settings: Settings, service: str) -> str:
-    port = {"ingest": settings.radar_ingest_port, "scoring": settings.radar_scoring_port,
-            "notifier": settings.radar_notifier_port, "signals": settings.radar_signals_port}[service]
+    port = {
+        "ingest": settings.radar_ingest_port,
+        "scoring": settings.radar_scoring_port,
+        "notifier": settings.radar_notifier_port,
+        "signals": settings.radar_signals_port,
+    }[service]
     return f"http://{settings.radar_host}:{port}/readyz"
 
 
@@ -141,11 +145,11 @@ async def run_stack(settings: Settings, demo: bool, console: Console) -> int:
                 console.print("[red]services did not become ready in time; stopping[/red]")
                 stopping.set()
         else:
+            host = stack_settings.radar_host
+            destination = "Slack" if stack_settings.slack_webhook_url else str(stack_settings.radar_alert_log)
             console.print(
-                f"[bold green]all services ready[/bold green] — ingest http://{stack_settings.radar_host}:{stack_settings.radar_ingest_port}, "
-                f"scores http://{stack_settings.radar_host}:{stack_settings.radar_scoring_port}/v1/accounts; alerts → "
-                + ("Slack" if stack_settings.slack_webhook_url else str(stack_settings.radar_alert_log))
-                + "; Ctrl-C stops everything"
+                f"[bold green]all services ready[/bold green] — ingest http://{host}:{stack_settings.radar_ingest_port}, "
+                f"scores http://{host}:{stack_settings.radar_scoring_port}/v1/accounts; alerts → {destination}; Ctrl-C stops everything"
             )
         demo_task: asyncio.Task[None] | None = None
         if demo and not stopping.is_set():
@@ -154,8 +158,9 @@ async def run_stack(settings: Settings, demo: bool, console: Console) -> int:
             engine = create_engine(stack_settings.database_url)
             key = await KeyStore(sessionmaker(engine)).create("demo")
             await engine.dispose()
-            demo_task = asyncio.create_task(stream_demo(f"http://{stack_settings.radar_host}:{stack_settings.radar_ingest_port}",
-                                                        key.plaintext, None, console))
+            demo_task = asyncio.create_task(
+                stream_demo(f"http://{stack_settings.radar_host}:{stack_settings.radar_ingest_port}", key.plaintext, None, console)
+            )
         await stopping.wait()
         console.print("stopping…")
         if demo_task is not None:
@@ -173,4 +178,3 @@ async def run_stack(settings: Settings, demo: bool, console: Console) -> int:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
         console.print("stopped; no process left behind")
-

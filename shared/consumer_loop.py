@@ -24,7 +24,9 @@ class UnreadableRecord(Exception):
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
 
 
-async def _handle_with_retry(handler: Handler, record: ConsumerRecord, stopping: asyncio.Event, on_reject: Callable[[ConsumerRecord, Exception], None]) -> bool:
+async def _handle_with_retry(
+    handler: Handler, record: ConsumerRecord, stopping: asyncio.Event, on_reject: Callable[[ConsumerRecord, Exception], None]
+) -> bool:
     delay = 0.2
     while True:
         try:

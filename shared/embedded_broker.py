@@ -102,8 +102,7 @@ def storage_url(data_dir: Path | None) -> str:
     return f"sqlite://{Path(data_dir).resolve() / 'tansu.db'}"
 
 
-def broker_command(port: int, data_dir: Path | None = None, *, host: str = DEFAULT_HOST,
-                   binary: Path | None = None) -> list[str]:
+def broker_command(port: int, data_dir: Path | None = None, *, host: str = DEFAULT_HOST, binary: Path | None = None) -> list[str]:
     """The argv that runs Tansu on host:port, advertising exactly that address.
 
     Listener and advertised address must agree: clients bootstrap, then reconnect to whatever the
@@ -113,11 +112,16 @@ def broker_command(port: int, data_dir: Path | None = None, *, host: str = DEFAU
         raise ValueError(f"port must be 1..65535, got {port}")
     url = f"tcp://{host}:{port}"
     return [
-        str(binary or find_broker_binary()), "broker",
-        "--listener-url", url,
-        "--advertised-listener-url", url,
-        "--storage-engine", storage_url(data_dir),
-        "--cluster-id", CLUSTER_ID,
+        str(binary or find_broker_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        storage_url(data_dir),
+        "--cluster-id",
+        CLUSTER_ID,
     ]
 
 
@@ -168,7 +172,7 @@ def _read_string(data: bytes, offset: int) -> tuple[str | None, int]:
     offset += 2
     if length < 0:
         return None, offset
-    return data[offset:offset + length].decode(), offset + length
+    return data[offset : offset + length].decode(), offset + length
 
 
 def probe_kafka(host: str, port: int, timeout_s: float = 2.0) -> BrokerInfo:
@@ -183,7 +187,7 @@ def probe_kafka(host: str, port: int, timeout_s: float = 2.0) -> BrokerInfo:
         error_code, count = struct.unpack_from(">hi", body, 0)
         if error_code:
             raise ConnectionError(f"ApiVersions error code {error_code}")
-        versions = {key: (low, high) for key, low, high in struct.iter_unpack(">hhh", body[6:6 + 6 * count])}
+        versions = {key: (low, high) for key, low, high in struct.iter_unpack(">hhh", body[6 : 6 + 6 * count])}
 
         body = _request(sock, _METADATA, 1, 2, struct.pack(">i", 0))  # an empty topic list: brokers only
         (count,) = struct.unpack_from(">i", body, 0)
@@ -310,8 +314,7 @@ class EmbeddedBroker:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     # -- internals -------------------------------------------------------------------------------------
@@ -340,7 +343,12 @@ class EmbeddedBroker:
         # start_new_session: own process group, so a terminal's Ctrl-C reaches only our supervisor and
         # stop() can signal the whole group
         self._process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         self._port = port
         _LIVE.add(self)

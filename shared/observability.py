@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 import structlog
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -73,3 +75,27 @@ def ops_router(readiness: ReadinessCheck) -> APIRouter:
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     return router
+
+
+class ServiceRuntime(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def readiness(self) -> dict[str, bool]: ...
+
+
+def service_app(title: str, runtime: ServiceRuntime) -> FastAPI:
+    """A FastAPI app whose lifespan starts and stops the service's runtime, with the ops endpoints mounted."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=f"Expansion Radar — {title}", version="0.1.0", lifespan=lifespan)
+    app.include_router(ops_router(runtime.readiness))
+    return app

@@ -133,7 +133,9 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
-        return Settings(**{key.lower(): value for key, value in self.env.items() if key.startswith(("RADAR_", "KAFKA_", "DATABASE_", "SLACK_"))})
+        return Settings(
+            **{key.lower(): value for key, value in self.env.items() if key.startswith(("RADAR_", "KAFKA_", "DATABASE_", "SLACK_"))}
+        )
 
     @property
     def topics(self) -> Topics:
@@ -200,7 +202,11 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
         env = {**os.environ, **stack.env, **extra_env}
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", name],
-            cwd=tmp_path, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         service = ServiceProcess(name, process, log_path)
         started.append(service)
@@ -291,8 +297,13 @@ def api_key_factory() -> Callable[[str], str]:
     """Creates a key through the real CLI (`radar keys create`), as an operator would."""
 
     def make(database_url: str, name: str = "test") -> str:
-        result = subprocess.run([sys.executable, "-m", "services.cli", "keys", "create", name],
-                                env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "keys", "create", name],
+            env={**os.environ, "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
@@ -305,4 +316,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for kind in ("unit", "integration", "e2e"):
             if f"{os.sep}{kind}{os.sep}" in str(item.fspath):
                 item.add_marker(getattr(pytest.mark, kind))
-

@@ -57,8 +57,9 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.records: list = []
-        self._consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                          enable_auto_commit=False, group_id=None)
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+        )
 
     async def __aenter__(self) -> TopicReader:
         await self._consumer.start()

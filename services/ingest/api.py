@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -14,7 +12,7 @@ from services.ingest.adapters import BrokerUnavailable
 from services.ingest.bootstrap import IngestRuntime
 from services.ingest.domain import BatchRejected, parse_event_batch
 from shared.auth import Principal, require_scope
-from shared.observability import ops_router
+from shared.observability import service_app
 from shared.schemas import AccountUpdate, AccountUpsert, EventBatch, IngestResult
 
 EVENTS = Counter("radar_ingest_events", "Events received, by outcome", ["route", "outcome"])
@@ -25,22 +23,13 @@ RETRY_AFTER_S = 5
 
 
 def create_app(runtime: IngestRuntime) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
+    app = service_app("ingest", runtime)
 
-    app = FastAPI(title="Expansion Radar — ingest", version="0.1.0", lifespan=lifespan)
-    app.include_router(ops_router(runtime.readiness))
+    async def events_scope(request: Request) -> Principal:
+        return await require_scope(request, runtime.keys, "events")
 
-    def scope(name: str) -> Callable[[Request], Awaitable[Principal]]:
-        async def dependency(request: Request) -> Principal:
-            return await require_scope(request, runtime.keys, name)
-
-        return dependency
+    async def accounts_scope(request: Request) -> Principal:
+        return await require_scope(request, runtime.keys, "accounts")
 
     @app.middleware("http")
     async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -53,17 +42,23 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
         return response
 
     def unavailable(exc: BrokerUnavailable) -> JSONResponse:
-        return JSONResponse({"error": "unavailable", "message": f"{exc}; retry later"}, status_code=503,
-                            headers={"Retry-After": str(RETRY_AFTER_S)})
+        return JSONResponse(
+            {"error": "unavailable", "message": f"{exc}; retry later"}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
 
     @app.post(
         "/v1/events",
         status_code=202,
         response_model=IngestResult,
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")}},
+            }
+        },
         responses={400: {"description": "invalid events, each named by index and field"}, 401: {}, 413: {}, 503: {}},
     )
-    async def post_events(request: Request, _principal: Principal = Depends(scope("events"))) -> JSONResponse:
+    async def post_events(request: Request, _principal: Principal = Depends(events_scope)) -> JSONResponse:
         """A batch is all-or-nothing; 202 only once Kafka acknowledged every new event."""
         try:
             events = parse_event_batch(await request.body())
@@ -80,7 +75,7 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
         return JSONResponse(result.model_dump(), status_code=202)
 
     @app.put("/v1/accounts/{account_id}", response_model=AccountUpdate, responses={401: {}, 422: {}, 503: {}})
-    async def put_account(account_id: str, body: AccountUpsert, _principal: Principal = Depends(scope("accounts"))):  # type: ignore[no-untyped-def]
+    async def put_account(account_id: str, body: AccountUpsert, _principal: Principal = Depends(accounts_scope)):  # type: ignore[no-untyped-def]
         """Plans, limits, domains and owners, published to the compacted account-updates topic."""
         try:
             return await runtime.service.upsert_account(account_id, body)

@@ -32,8 +32,11 @@ class BatchRejected(Exception):
     errors: list[FieldError] = field(default_factory=list)
 
     def body(self) -> dict[str, object]:
-        return {"error": "invalid_batch" if self.status == 400 else "too_large", "message": self.message,
-                "errors": [error.as_dict() for error in self.errors]}
+        return {
+            "error": "invalid_batch" if self.status == 400 else "too_large",
+            "message": self.message,
+            "errors": [error.as_dict() for error in self.errors],
+        }
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:
@@ -63,8 +66,11 @@ def parse_event_batch(body: bytes) -> list[Event]:
     errors: list[FieldError] = []
     for index, raw in enumerate(raw_events):
         if len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
-            raise BatchRejected(413, f"event {index} is larger than {MAX_EVENT_BYTES} bytes",
-                                [FieldError(index, "(event)", f"larger than {MAX_EVENT_BYTES} bytes")])
+            raise BatchRejected(
+                413,
+                f"event {index} is larger than {MAX_EVENT_BYTES} bytes",
+                [FieldError(index, "(event)", f"larger than {MAX_EVENT_BYTES} bytes")],
+            )
         try:
             events.append(EVENT_ADAPTER.validate_python(raw))
         except ValidationError as exc:

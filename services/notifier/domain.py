@@ -18,7 +18,9 @@ SECTION_TEXT_LIMIT = 3000  # Slack's limit for a section's text
 def signal_summary(alert: Alert) -> str:
     signal = alert.signal
     if signal.type == SignalType.USAGE_THRESHOLD_CROSSED:
-        return f"{signal.metric} crossed {signal.threshold:.0%} of its limit ({signal.value:g} / {signal.limit:g}, {signal.utilization:.0%})"
+        return (
+            f"{signal.metric} crossed {signal.threshold:.0%} of its limit ({signal.value:g} / {signal.limit:g}, {signal.utilization:.0%})"
+        )
     if signal.type == SignalType.NEW_DOMAIN_USER and signal.user is not None:
         return f"new user {signal.user.email} from {signal.domain}"
     return signal.type.value.replace("_", " ")

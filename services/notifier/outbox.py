@@ -32,31 +32,44 @@ class Outbox:
             )
             if not inserted.rowcount:
                 return False
-            await session.execute(insert_ignore(session, Delivery, [{"alert_id": alert.alert_id, "channel": c} for c in channels], ["alert_id", "channel"]))
+            await session.execute(
+                insert_ignore(session, Delivery, [{"alert_id": alert.alert_id, "channel": c} for c in channels], ["alert_id", "channel"])
+            )
         return True
 
     async def due(self, limit: int = 50) -> list[DueDelivery]:
         async with self._sessions() as session:
-            rows = (await session.execute(
-                select(Delivery, OutboxAlert)
-                .join(OutboxAlert, OutboxAlert.alert_id == Delivery.alert_id)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
-                .order_by(Delivery.next_attempt_at, Delivery.id)
-                .limit(limit)
-            )).all()
+            rows = (
+                await session.execute(
+                    select(Delivery, OutboxAlert)
+                    .join(OutboxAlert, OutboxAlert.alert_id == Delivery.alert_id)
+                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
+                    .order_by(Delivery.next_attempt_at, Delivery.id)
+                    .limit(limit)
+                )
+            ).all()
         return [DueDelivery(d.id, d.channel, d.attempts, Alert.model_validate(a.payload)) for d, a in rows]
 
     async def mark_sent(self, delivery_id: int) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-                status="sent", delivered_at=utcnow(), attempts=Delivery.attempts + 1, last_error=None))
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status="sent", delivered_at=utcnow(), attempts=Delivery.attempts + 1, last_error=None)
+            )
 
     async def mark_retry(self, delivery_id: int, delay_s: float, error: str) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-                attempts=Delivery.attempts + 1, next_attempt_at=utcnow() + timedelta(seconds=delay_s), last_error=error[:500]))
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(attempts=Delivery.attempts + 1, next_attempt_at=utcnow() + timedelta(seconds=delay_s), last_error=error[:500])
+            )
 
     async def mark_failed(self, delivery_id: int, error: str) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-                status="failed", attempts=Delivery.attempts + 1, last_error=error[:500]))
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status="failed", attempts=Delivery.attempts + 1, last_error=error[:500])
+            )

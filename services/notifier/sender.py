@@ -50,8 +50,10 @@ class Sender:
             return
         await self._outbox.mark_sent(due.delivery_id)
         DELIVERIES.labels(due.channel, "sent").inc()
-        log.info("alert delivered", extra={"alert_id": due.alert.alert_id, "account_id": due.alert.account_id, "channel": due.channel,
-                                           "attempt": due.attempts + 1})
+        log.info(
+            "alert delivered",
+            extra={"alert_id": due.alert.alert_id, "account_id": due.alert.account_id, "channel": due.channel, "attempt": due.attempts + 1},
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliveries go out one at a time, which also keeps each webhook under Slack's ~1/s pace."""

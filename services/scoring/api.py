@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -12,21 +10,12 @@ from sqlalchemy import select
 from services.scoring.bootstrap import ScoringRuntime
 from shared.auth import Principal, require_scope
 from shared.db import Account, AlertRecord, Score
-from shared.observability import ops_router
+from shared.observability import service_app
 from shared.schemas import Tier
 
 
 def create_app(runtime: ScoringRuntime) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = FastAPI(title="Expansion Radar — scoring", version="0.1.0", lifespan=lifespan)
-    app.include_router(ops_router(runtime.readiness))
+    app = service_app("scoring", runtime)
 
     async def reader(request: Request) -> Principal:
         return await require_scope(request, runtime.keys, "read")
@@ -47,8 +36,13 @@ def create_app(runtime: ScoringRuntime) -> FastAPI:
             rows = (await session.execute(statement)).all()
         return {
             "items": [
-                {"account_id": score.account_id, "name": account.name if account else score.account_id,
-                 "score": score.score, "tier": score.tier, "updated_at": score.updated_at}
+                {
+                    "account_id": score.account_id,
+                    "name": account.name if account else score.account_id,
+                    "score": score.score,
+                    "tier": score.tier,
+                    "updated_at": score.updated_at,
+                }
                 for score, account in rows
             ],
             "limit": limit,
@@ -60,9 +54,11 @@ def create_app(runtime: ScoringRuntime) -> FastAPI:
         async with runtime.sessions() as session:
             score = await session.get(Score, account_id)
             account = await session.get(Account, account_id)
-            alerts = (await session.scalars(
-                select(AlertRecord).where(AlertRecord.account_id == account_id).order_by(AlertRecord.created_at.desc()).limit(50)
-            )).all()
+            alerts = (
+                await session.scalars(
+                    select(AlertRecord).where(AlertRecord.account_id == account_id).order_by(AlertRecord.created_at.desc()).limit(50)
+                )
+            ).all()
         if score is None and account is None:
             raise HTTPException(status_code=404, detail=f"no account {account_id!r} is known")
         return {

@@ -54,7 +54,9 @@ class ScoringRuntime:
         except (ValidationError, TypeError) as exc:
             raise UnreadableRecord(str(exc)[:300]) from exc
         alert = await handlers.handle_signal(self.unit_of_work, signal, self.config.scoring)
-        await self.producer.send_and_wait(self.topics.expansion_alerts, key=alert.account_id.encode(), value=alert.model_dump_json().encode())
+        await self.producer.send_and_wait(
+            self.topics.expansion_alerts, key=alert.account_id.encode(), value=alert.model_dump_json().encode()
+        )
         RECORDS.labels("signal", "processed").inc()
         SCORE_UPDATES.labels(alert.tier.value).inc()
 

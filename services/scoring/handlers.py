@@ -35,6 +35,8 @@ async def handle_signal(unit_of_work: UnitOfWork, signal: Signal, config: Scorin
         card = compute_score(inputs, config)
         alert = build_alert(signal, view, card, inputs, utcnow())
         await repository.add_signal(signal)
-        await repository.save_score(signal.account_id, card.score, card.tier.value, card.breakdown(), inputs.model_dump(mode="json"), signal.signal_id)
+        await repository.save_score(
+            signal.account_id, card.score, card.tier.value, card.breakdown(), inputs.model_dump(mode="json"), signal.signal_id
+        )
         await repository.add_alert(alert)
         return alert

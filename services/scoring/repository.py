@@ -27,7 +27,9 @@ class ScoringRepository:
             "updated_at": update.updated_at,
         }
         statement = insert_for(self.session, Account).values(values)
-        statement = statement.on_conflict_do_update(index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"})
+        statement = statement.on_conflict_do_update(
+            index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"}
+        )
         await self.session.execute(statement)
 
     async def account(self, account_id: str) -> Account | None:
@@ -41,21 +43,37 @@ class ScoringRepository:
         return await self.session.get(SignalRecord, signal_id) is not None
 
     async def add_signal(self, signal: Signal) -> None:
-        self.session.add(SignalRecord(signal_id=signal.signal_id, account_id=signal.account_id, type=signal.type.value,
-                                      payload=signal.model_dump(mode="json")))
+        self.session.add(
+            SignalRecord(
+                signal_id=signal.signal_id, account_id=signal.account_id, type=signal.type.value, payload=signal.model_dump(mode="json")
+            )
+        )
 
     async def score_inputs(self, account_id: str) -> dict[str, Any]:
         score = await self.session.get(Score, account_id)
         return dict(score.inputs) if score else {}
 
-    async def save_score(self, account_id: str, score: int, tier: str, breakdown: dict[str, Any], inputs: dict[str, Any], signal_id: str) -> None:
+    async def save_score(
+        self, account_id: str, score: int, tier: str, breakdown: dict[str, Any], inputs: dict[str, Any], signal_id: str
+    ) -> None:
         now = utcnow()
         values = {"account_id": account_id, "score": score, "tier": tier, "breakdown": breakdown, "inputs": inputs, "updated_at": now}
         statement = insert_for(self.session, Score).values(values)
-        statement = statement.on_conflict_do_update(index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"})
+        statement = statement.on_conflict_do_update(
+            index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"}
+        )
         await self.session.execute(statement)
-        self.session.add(ScoreHistory(account_id=account_id, score=score, tier=tier, breakdown=breakdown, signal_id=signal_id, created_at=now))
+        self.session.add(
+            ScoreHistory(account_id=account_id, score=score, tier=tier, breakdown=breakdown, signal_id=signal_id, created_at=now)
+        )
 
     async def add_alert(self, alert: Alert) -> None:
-        self.session.add(AlertRecord(alert_id=alert.alert_id, signal_id=alert.signal.signal_id, account_id=alert.account_id,
-                                     payload=alert.model_dump(mode="json"), created_at=alert.created_at))
+        self.session.add(
+            AlertRecord(
+                alert_id=alert.alert_id,
+                signal_id=alert.signal.signal_id,
+                account_id=alert.account_id,
+                payload=alert.model_dump(mode="json"),
+                created_at=alert.created_at,
+            )
+        )

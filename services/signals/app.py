@@ -47,8 +47,9 @@ def create_app(settings: Settings, config: RadarConfig) -> faust.App:
         key_serializer="json",
         value_serializer="json",
     )
-    source = app.topic(topics.usage_events, topics.account_updates, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
+    source = app.topic(
+        topics.usage_events, topics.account_updates, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
     output = app.topic(topics.expansion_signals, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     # changelog keys and values are JSON (the app-wide serializers below): readable with any Kafka tool
     states = app.Table("account-state", default=None, key_type=str, partitions=settings.radar_partitions)

@@ -196,4 +196,3 @@ def apply_account_update(state: AccountState, update: AccountUpdate, rules: Rule
 
 def empty_state(account_id: str) -> AccountState:
     return AccountState(account_id=account_id)
-

@@ -16,10 +16,20 @@ def usage(event_id: str, quantity: float) -> dict:
 EVENTS = [
     usage("e1", 4_000),
     usage("e2", 4_200),  # 82 % -> usage_threshold_crossed at 80 %
-    {"id": "u1", "type": "user_added", "account_id": "acme", "timestamp": T,
-     "user": {"id": "ann", "email": "ann@eu.acme.com", "team": "data"}},  # first user from the customer's domain
-    {"id": "u2", "type": "user_added", "account_id": "acme", "timestamp": T,
-     "user": {"id": "bob", "email": "bob@gmail.com"}},  # personal mail never counts
+    {
+        "id": "u1",
+        "type": "user_added",
+        "account_id": "acme",
+        "timestamp": T,
+        "user": {"id": "ann", "email": "ann@eu.acme.com", "team": "data"},
+    },  # first user from the customer's domain
+    {
+        "id": "u2",
+        "type": "user_added",
+        "account_id": "acme",
+        "timestamp": T,
+        "user": {"id": "bob", "email": "bob@gmail.com"},
+    },  # personal mail never counts
     usage("e3", 1_500),  # 97 % -> one signal, for 95 % (90 % is passed over in the same event)
 ]
 
@@ -34,8 +44,14 @@ async def test_events_become_exactly_three_slack_messages_and_replays_add_none(
         service_factory(name, stack)
 
     async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-        account = {"name": "Acme Corp", "domains": ["acme.com"], "plan": "growth", "limits": {"api_calls": 10_000}, "arr": 48_000,
-                   "owners": {"csm": "dana@vendor.example", "ae": "lee@vendor.example"}}
+        account = {
+            "name": "Acme Corp",
+            "domains": ["acme.com"],
+            "plan": "growth",
+            "limits": {"api_calls": 10_000},
+            "arr": 48_000,
+            "owners": {"csm": "dana@vendor.example", "ae": "lee@vendor.example"},
+        }
         assert (await client.put("/v1/accounts/acme", json=account)).status_code == 200
 
         async def limits_known() -> bool:

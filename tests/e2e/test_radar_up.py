@@ -29,15 +29,32 @@ def processes_with_marker(marker: str) -> list[int]:
 
 def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     marker = f"radar-up-{uuid.uuid4().hex}"
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SLACK_WEBHOOK_URL", "RADAR_ALERT_LOG", "RADAR_TOPIC_PREFIX"}}
-    env.update({"RADAR_TEST_MARKER": marker, "RADAR_INGEST_PORT": str(free_port()), "RADAR_SCORING_PORT": str(free_port()),
-                "RADAR_NOTIFIER_PORT": str(free_port()), "RADAR_SIGNALS_PORT": str(free_port())})
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SLACK_WEBHOOK_URL", "RADAR_ALERT_LOG", "RADAR_TOPIC_PREFIX"}
+    }
+    env.update(
+        {
+            "RADAR_TEST_MARKER": marker,
+            "RADAR_INGEST_PORT": str(free_port()),
+            "RADAR_SCORING_PORT": str(free_port()),
+            "RADAR_NOTIFIER_PORT": str(free_port()),
+            "RADAR_SIGNALS_PORT": str(free_port()),
+        }
+    )
     output = tmp_path / "radar-up.log"
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--demo"], cwd=tmp_path, env=env,
-                               stdout=output.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=output.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     alert_log = tmp_path / ".radar" / "alerts.ndjson"
     try:
+
         def alerts() -> list[dict]:
             if process.poll() is not None:
                 raise AssertionError(f"radar up exited with {process.returncode}:\n{output.read_text()[-5000:]}")

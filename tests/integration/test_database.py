@@ -10,7 +10,18 @@ from sqlalchemy import inspect
 
 from shared.db import create_engine
 
-TABLES = {"api_keys", "ingested_events", "accounts", "scores", "score_history", "signals", "alerts", "outbox_alerts", "deliveries", "alembic_version"}
+TABLES = {
+    "api_keys",
+    "ingested_events",
+    "accounts",
+    "scores",
+    "score_history",
+    "signals",
+    "alerts",
+    "outbox_alerts",
+    "deliveries",
+    "alembic_version",
+}
 
 
 async def tables(url: str) -> set[str]:
@@ -29,8 +40,13 @@ async def test_migrations_create_the_schema_on_postgresql(database_url: str) -> 
 async def test_migrations_create_the_schema_on_sqlite(tmp_path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'radar.db'}"
     for _ in range(2):  # the second run finds nothing to do
-        result = subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], env={**os.environ, "DATABASE_URL": url},
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "db", "upgrade"],
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
     assert await tables(url) == TABLES
 

@@ -9,7 +9,14 @@ from tests.helpers import TopicReader
 
 
 def usage(event_id: str, account: str = "acme", quantity: float = 10) -> dict:
-    return {"id": event_id, "type": "usage", "account_id": account, "timestamp": "2026-11-10T12:00:00Z", "metric": "api_calls", "quantity": quantity}
+    return {
+        "id": event_id,
+        "type": "usage",
+        "account_id": account,
+        "timestamp": "2026-11-10T12:00:00Z",
+        "metric": "api_calls",
+        "quantity": quantity,
+    }
 
 
 async def test_accepted_events_are_on_kafka_keyed_by_account_and_replays_are_duplicates(
@@ -46,8 +53,9 @@ async def test_bad_keys_and_bad_events_are_refused_clearly(stack_factory, databa
         assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
         wrong = await client.post("/v1/events", json={"events": [usage("e1")]}, headers={"Authorization": "Bearer rdr_nope"})
         assert wrong.status_code == 401
-        bad = await client.post("/v1/events", headers={"Authorization": f"Bearer {key}"},
-                                json={"events": [usage("ok"), {**usage("x"), "quantity": "lots"}]})
+        bad = await client.post(
+            "/v1/events", headers={"Authorization": f"Bearer {key}"}, json={"events": [usage("ok"), {**usage("x"), "quantity": "lots"}]}
+        )
         assert bad.status_code == 400
         assert [(e["index"], e["field"]) for e in bad.json()["errors"]] == [(1, "quantity")]
         # nothing of a rejected batch was accepted: the good event is still new
@@ -55,12 +63,20 @@ async def test_bad_keys_and_bad_events_are_refused_clearly(stack_factory, databa
         assert retry.json() == {"accepted": 1, "duplicates": 0}
 
 
-async def test_account_updates_go_to_the_compacted_topic(stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap) -> None:
+async def test_account_updates_go_to_the_compacted_topic(
+    stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap
+) -> None:
     stack = stack_factory(database_url)
     key = api_key_factory(database_url)
     service_factory("ingest", stack)
-    body = {"name": "Acme", "domains": ["acme.com"], "plan": "growth", "limits": {"api_calls": 1000}, "arr": 12000,
-            "owners": {"csm": "dana", "ae": "lee"}}
+    body = {
+        "name": "Acme",
+        "domains": ["acme.com"],
+        "plan": "growth",
+        "limits": {"api_calls": 1000},
+        "arr": 12000,
+        "owners": {"csm": "dana", "ae": "lee"},
+    }
     async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}) as client:
         response = await client.put("/v1/accounts/acme", json=body)
         assert response.status_code == 200, response.text

@@ -11,12 +11,32 @@ NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
 
 def alert(number: int) -> tuple[bytes, bytes]:
-    signal = Signal(signal_id=f"s{number}", type=SignalType.USAGE_THRESHOLD_CROSSED, account_id="acme", metric="api_calls",
-                    value=900, limit=1000, utilization=0.9, threshold=0.9, period="2026-11-01", event_id="e1",
-                    event_timestamp=NOW, emitted_at=NOW)
-    body = Alert(alert_id=f"alert:s{number}", account_id="acme", account_name="Acme Corp", signal=signal, score=85, tier=Tier.IMMEDIATE,
-                 drivers=[Driver(factor="product_usage", points=25.5, detail="api_calls at 90% of its limit")],
-                 usage=[UsageLine(metric="api_calls", value=900, limit=1000, utilization=0.9)], owner="dana", created_at=NOW)
+    signal = Signal(
+        signal_id=f"s{number}",
+        type=SignalType.USAGE_THRESHOLD_CROSSED,
+        account_id="acme",
+        metric="api_calls",
+        value=900,
+        limit=1000,
+        utilization=0.9,
+        threshold=0.9,
+        period="2026-11-01",
+        event_id="e1",
+        event_timestamp=NOW,
+        emitted_at=NOW,
+    )
+    body = Alert(
+        alert_id=f"alert:s{number}",
+        account_id="acme",
+        account_name="Acme Corp",
+        signal=signal,
+        score=85,
+        tier=Tier.IMMEDIATE,
+        drivers=[Driver(factor="product_usage", points=25.5, detail="api_calls at 90% of its limit")],
+        usage=[UsageLine(metric="api_calls", value=900, limit=1000, utilization=0.9)],
+        owner="dana",
+        created_at=NOW,
+    )
     return b"acme", body.model_dump_json().encode()
 
 
@@ -44,6 +64,9 @@ async def test_without_slack_alerts_go_to_the_local_log(stack_factory, database_
     stack = stack_factory(database_url, RADAR_ALERT_LOG=str(log_path))
     service_factory("notifier", stack)
     await produce(kafka_bootstrap, stack.topics.expansion_alerts, [alert(1), alert(2)])
-    lines = wait_for(lambda: log_path.exists() and len(log_path.read_text().splitlines()) >= 2 and log_path.read_text().splitlines(), 60,
-                     "two lines in the alert log")
+    lines = wait_for(
+        lambda: log_path.exists() and len(log_path.read_text().splitlines()) >= 2 and log_path.read_text().splitlines(),
+        60,
+        "two lines in the alert log",
+    )
     assert len(lines) == 2 and all("Acme Corp" in line for line in lines)

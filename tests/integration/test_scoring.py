@@ -14,9 +14,20 @@ T = "2026-11-10T12:00:00Z"
 
 
 def signal(signal_id: str, utilization: float) -> tuple[bytes, bytes]:
-    body = {"signal_id": signal_id, "type": "usage_threshold_crossed", "account_id": "acme", "metric": "api_calls",
-            "value": utilization * 1000, "limit": 1000, "utilization": utilization, "threshold": 0.8, "period": "2026-11-01",
-            "event_id": "e1", "event_timestamp": T, "emitted_at": T}
+    body = {
+        "signal_id": signal_id,
+        "type": "usage_threshold_crossed",
+        "account_id": "acme",
+        "metric": "api_calls",
+        "value": utilization * 1000,
+        "limit": 1000,
+        "utilization": utilization,
+        "threshold": 0.8,
+        "period": "2026-11-01",
+        "event_id": "e1",
+        "event_timestamp": T,
+        "emitted_at": T,
+    }
     return b"acme", orjson.dumps(body)
 
 
@@ -36,8 +47,15 @@ async def test_a_signal_becomes_a_stored_score_and_one_alert(stack_factory, data
     stack = stack_factory(database_url)
     service_factory("scoring", stack)
     topics = stack.topics
-    account = {"account_id": "acme", "name": "Acme Corp", "domains": ["acme.com"], "limits": {"api_calls": 1000}, "arr": 50000,
-               "owners": {"csm": "dana@vendor.example"}, "updated_at": T}
+    account = {
+        "account_id": "acme",
+        "name": "Acme Corp",
+        "domains": ["acme.com"],
+        "limits": {"api_calls": 1000},
+        "arr": 50000,
+        "owners": {"csm": "dana@vendor.example"},
+        "updated_at": T,
+    }
     await produce(kafka_bootstrap, topics.account_updates, [(b"acme", orjson.dumps(account))])
     async with TopicReader(kafka_bootstrap, topics.expansion_alerts) as reader:
         await produce(kafka_bootstrap, topics.expansion_signals, [signal("s-80", 0.82)])
@@ -64,7 +82,9 @@ async def test_unreadable_signals_are_skipped_not_fatal(stack_factory, database_
     scoring = service_factory("scoring", stack)
     topics = stack.topics
     async with TopicReader(kafka_bootstrap, topics.expansion_alerts) as reader:
-        await produce(kafka_bootstrap, topics.expansion_signals, [(b"acme", b"{not json"), (b"acme", b'{"signal_id": 1}'), signal("s-ok", 0.9)])
+        await produce(
+            kafka_bootstrap, topics.expansion_signals, [(b"acme", b"{not json"), (b"acme", b'{"signal_id": 1}'), signal("s-ok", 0.9)]
+        )
         (record,) = await reader.wait_count(1, 60, "the alert after two bad records")
     assert orjson.loads(record.value)["alert_id"] == "alert:s-ok"
     assert scoring.process.poll() is None

@@ -17,11 +17,15 @@ def account_update(limit: float = 100) -> tuple[bytes, bytes]:
 
 
 def usage(event_id: str, quantity: float) -> tuple[bytes, bytes]:
-    return b"acme", orjson.dumps({"id": event_id, "type": "usage", "account_id": "acme", "timestamp": T, "metric": "api_calls", "quantity": quantity})
+    return b"acme", orjson.dumps(
+        {"id": event_id, "type": "usage", "account_id": "acme", "timestamp": T, "metric": "api_calls", "quantity": quantity}
+    )
 
 
 def user(event_id: str, email: str) -> tuple[bytes, bytes]:
-    return b"acme", orjson.dumps({"id": event_id, "type": "user_added", "account_id": "acme", "timestamp": T, "user": {"id": email, "email": email}})
+    return b"acme", orjson.dumps(
+        {"id": event_id, "type": "user_added", "account_id": "acme", "timestamp": T, "user": {"id": email, "email": email}}
+    )
 
 
 def summary(records: list) -> list[tuple]:
@@ -38,7 +42,11 @@ async def test_thresholds_fire_once_and_a_replayed_event_is_not_counted(stack_fa
     topics = stack.topics
     await produce(kafka_bootstrap, topics.account_updates, [account_update(100)])
     async with TopicReader(kafka_bootstrap, topics.expansion_signals) as reader:
-        await produce(kafka_bootstrap, topics.usage_events, [usage("e1", 50), usage("e2", 35), user("u1", "ann@acme.com"), user("u2", "bob@gmail.com")])
+        await produce(
+            kafka_bootstrap,
+            topics.usage_events,
+            [usage("e1", 50), usage("e2", 35), user("u1", "ann@acme.com"), user("u2", "bob@gmail.com")],
+        )
         await reader.wait_count(2, 60, "signals for 85 % and ann@acme.com")
         # e2 again would take usage to 120 % and fire 95 %: it must be dropped, so e3 fires 90 %
         await produce(kafka_bootstrap, topics.usage_events, [usage("e2", 35), usage("e3", 6)])

@@ -13,18 +13,35 @@ GOOD = {"id": "e1", "type": "usage", "account_id": "acme", "timestamp": "2026-11
 
 
 def test_a_valid_batch_parses_every_event_type() -> None:
-    events = parse_event_batch(body(
-        GOOD,
-        {"id": "e2", "type": "user_added", "account_id": "acme", "timestamp": "2026-11-10T12:00:00", "user": {"id": "u", "email": "a@acme.com"}},
-        {"id": "e3", "type": "gauge", "account_id": "acme", "timestamp": "2026-11-10T12:00:00+02:00", "metric": "storage_gb", "value": 3},
-    ))
+    events = parse_event_batch(
+        body(
+            GOOD,
+            {
+                "id": "e2",
+                "type": "user_added",
+                "account_id": "acme",
+                "timestamp": "2026-11-10T12:00:00",
+                "user": {"id": "u", "email": "a@acme.com"},
+            },
+            {
+                "id": "e3",
+                "type": "gauge",
+                "account_id": "acme",
+                "timestamp": "2026-11-10T12:00:00+02:00",
+                "metric": "storage_gb",
+                "value": 3,
+            },
+        )
+    )
     assert [type(e).__name__ for e in events] == ["UsageEvent", "UserAddedEvent", "GaugeEvent"]
     assert events[2].timestamp.utcoffset().total_seconds() == 0 and events[2].timestamp.hour == 10
 
 
 def test_every_bad_event_is_named_by_index_and_field() -> None:
     with pytest.raises(BatchRejected) as caught:
-        parse_event_batch(body(GOOD, {**GOOD, "id": "e2", "quantity": -1}, {**GOOD, "id": "e3", "type": "nope"}, {**GOOD, "timestamp": "soon"}))
+        parse_event_batch(
+            body(GOOD, {**GOOD, "id": "e2", "quantity": -1}, {**GOOD, "id": "e3", "type": "nope"}, {**GOOD, "timestamp": "soon"})
+        )
     rejected = caught.value
     assert rejected.status == 400
     assert {(e.index, e.field) for e in rejected.errors} == {(1, "quantity"), (2, "type"), (3, "timestamp")}

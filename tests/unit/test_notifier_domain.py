@@ -9,14 +9,35 @@ NOW = datetime(2026, 11, 10, tzinfo=UTC)
 
 
 def alert(signal: Signal, name: str = "Acme Corp") -> Alert:
-    return Alert(alert_id="alert:1", account_id="acme", account_name=name, signal=signal, score=85, tier=Tier.IMMEDIATE,
-                 drivers=[Driver(factor="product_usage", points=25.5, detail="api_calls at 90% of its limit")],
-                 usage=[UsageLine(metric="api_calls", value=9000, limit=10000, utilization=0.9)], owner="dana@vendor.example", created_at=NOW)
+    return Alert(
+        alert_id="alert:1",
+        account_id="acme",
+        account_name=name,
+        signal=signal,
+        score=85,
+        tier=Tier.IMMEDIATE,
+        drivers=[Driver(factor="product_usage", points=25.5, detail="api_calls at 90% of its limit")],
+        usage=[UsageLine(metric="api_calls", value=9000, limit=10000, utilization=0.9)],
+        owner="dana@vendor.example",
+        created_at=NOW,
+    )
 
 
 def usage_signal() -> Signal:
-    return Signal(signal_id="s1", type=SignalType.USAGE_THRESHOLD_CROSSED, account_id="acme", metric="api_calls", value=9000, limit=10000,
-                  utilization=0.9, threshold=0.9, period="2026-11-01", event_id="e1", event_timestamp=NOW, emitted_at=NOW)
+    return Signal(
+        signal_id="s1",
+        type=SignalType.USAGE_THRESHOLD_CROSSED,
+        account_id="acme",
+        metric="api_calls",
+        value=9000,
+        limit=10000,
+        utilization=0.9,
+        threshold=0.9,
+        period="2026-11-01",
+        event_id="e1",
+        event_timestamp=NOW,
+        emitted_at=NOW,
+    )
 
 
 def test_a_threshold_message_names_account_metric_usage_and_score() -> None:
@@ -31,8 +52,16 @@ def test_a_threshold_message_names_account_metric_usage_and_score() -> None:
 
 
 def test_a_domain_user_message_names_the_user() -> None:
-    signal = Signal(signal_id="s2", type=SignalType.NEW_DOMAIN_USER, account_id="acme", user=UserRef(id="u", email="ann@acme.com"),
-                    domain="acme.com", event_id="e2", event_timestamp=NOW, emitted_at=NOW)
+    signal = Signal(
+        signal_id="s2",
+        type=SignalType.NEW_DOMAIN_USER,
+        account_id="acme",
+        user=UserRef(id="u", email="ann@acme.com"),
+        domain="acme.com",
+        event_id="e2",
+        event_timestamp=NOW,
+        emitted_at=NOW,
+    )
     assert "new user ann@acme.com from acme.com" in plain_text(alert(signal))
 
 

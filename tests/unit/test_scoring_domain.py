@@ -11,20 +11,47 @@ NOW = datetime(2026, 11, 10, tzinfo=UTC)
 
 
 def threshold_signal(utilization: float, metric: str = "api_calls", limit: float = 100) -> Signal:
-    return Signal(signal_id=f"s-{metric}-{utilization}", type=SignalType.USAGE_THRESHOLD_CROSSED, account_id="acme", metric=metric,
-                  value=utilization * limit, limit=limit, utilization=utilization, threshold=0.8, period="2026-11-01",
-                  event_id="e1", event_timestamp=NOW, emitted_at=NOW)
+    return Signal(
+        signal_id=f"s-{metric}-{utilization}",
+        type=SignalType.USAGE_THRESHOLD_CROSSED,
+        account_id="acme",
+        metric=metric,
+        value=utilization * limit,
+        limit=limit,
+        utilization=utilization,
+        threshold=0.8,
+        period="2026-11-01",
+        event_id="e1",
+        event_timestamp=NOW,
+        emitted_at=NOW,
+    )
 
 
 def domain_signal(email: str) -> Signal:
-    return Signal(signal_id=f"d-{email}", type=SignalType.NEW_DOMAIN_USER, account_id="acme", user=UserRef(id=email, email=email),
-                  domain=email.split("@")[1], event_id="e2", event_timestamp=NOW, emitted_at=NOW)
+    return Signal(
+        signal_id=f"d-{email}",
+        type=SignalType.NEW_DOMAIN_USER,
+        account_id="acme",
+        user=UserRef(id=email, email=email),
+        domain=email.split("@")[1],
+        event_id="e2",
+        event_timestamp=NOW,
+        emitted_at=NOW,
+    )
 
 
 @pytest.mark.parametrize(
     ("score", "tier"),
-    [(100, Tier.IMMEDIATE), (80, Tier.IMMEDIATE), (79, Tier.SHORT_TERM), (60, Tier.SHORT_TERM), (59, Tier.MEDIUM_TERM),
-     (40, Tier.MEDIUM_TERM), (39, Tier.LOW), (0, Tier.LOW)],
+    [
+        (100, Tier.IMMEDIATE),
+        (80, Tier.IMMEDIATE),
+        (79, Tier.SHORT_TERM),
+        (60, Tier.SHORT_TERM),
+        (59, Tier.MEDIUM_TERM),
+        (40, Tier.MEDIUM_TERM),
+        (39, Tier.LOW),
+        (0, Tier.LOW),
+    ],
 )
 def test_tiers_follow_the_seeds_bands(score: int, tier: Tier) -> None:
     assert tier_for(score, CONFIG) is tier
@@ -56,8 +83,10 @@ def test_the_latest_crossing_per_metric_and_each_user_once_are_kept() -> None:
 
 
 def test_weights_come_from_config() -> None:
-    config = ScoringConfig(weights=ScoreWeights(product_usage=50, satisfaction=20, growth=10, relationship=10, expansion_potential=10),
-                           tiers=TierBounds(immediate=90, short_term=70, medium_term=50))
+    config = ScoringConfig(
+        weights=ScoreWeights(product_usage=50, satisfaction=20, growth=10, relationship=10, expansion_potential=10),
+        tiers=TierBounds(immediate=90, short_term=70, medium_term=50),
+    )
     inputs = record_signal(record_signal(ScoreInputs(), threshold_signal(0.96)), domain_signal("ann@acme.com"))
     card = compute_score(inputs, config)
     assert card.score == round(100 * (50 + 5) / 60)
@@ -67,7 +96,9 @@ def test_weights_come_from_config() -> None:
 def test_an_alert_carries_score_drivers_usage_and_owner() -> None:
     signal = threshold_signal(0.9)
     inputs = record_signal(ScoreInputs(), signal)
-    alert = build_alert(signal, AccountView("acme", "Acme Corp", "dana@vendor.example", "#acme"), compute_score(inputs, CONFIG), inputs, NOW)
+    alert = build_alert(
+        signal, AccountView("acme", "Acme Corp", "dana@vendor.example", "#acme"), compute_score(inputs, CONFIG), inputs, NOW
+    )
     assert alert.alert_id == f"alert:{signal.signal_id}"
     assert (alert.account_name, alert.owner, alert.slack_channel, alert.route_to) == ("Acme Corp", "dana@vendor.example", "#acme", "csm")
     assert alert.score == 85 and alert.drivers[0].factor == "product_usage"

@@ -18,8 +18,18 @@ T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
 def account(limits: dict[str, float] | None = None, domains: list[str] | None = None, anchor: date | None = None) -> AccountState:
     state = AccountState(account_id="acme")
-    apply_account_update(state, AccountUpdate(account_id="acme", name="Acme", limits=limits or {"api_calls": 100},
-                                              domains=domains or ["acme.com"], billing_anchor=anchor, updated_at=T0), RULES)
+    apply_account_update(
+        state,
+        AccountUpdate(
+            account_id="acme",
+            name="Acme",
+            limits=limits or {"api_calls": 100},
+            domains=domains or ["acme.com"],
+            billing_anchor=anchor,
+            updated_at=T0,
+        ),
+        RULES,
+    )
     return state
 
 
@@ -31,8 +41,9 @@ def usage(quantity: float, at: datetime = T0, metric: str = "api_calls", event_i
 
 
 def user(email: str, event_id: str | None = None) -> UserAddedEvent:
-    return UserAddedEvent(id=event_id or f"u{next(_ids)}", type="user_added", account_id="acme", timestamp=T0,
-                          user=UserRef(id=email, email=email))
+    return UserAddedEvent(
+        id=event_id or f"u{next(_ids)}", type="user_added", account_id="acme", timestamp=T0, user=UserRef(id=email, email=email)
+    )
 
 
 def thresholds(signals) -> list[float]:  # type: ignore[no-untyped-def]
@@ -67,7 +78,9 @@ def test_one_event_crossing_several_thresholds_emits_only_the_highest() -> None:
 
 def test_signal_ids_are_stable_for_the_same_crossing() -> None:
     first, second = account(), account()
-    assert apply_event(first, usage(85, event_id="x"), RULES)[0].signal_id == apply_event(second, usage(85, event_id="x"), RULES)[0].signal_id
+    assert (
+        apply_event(first, usage(85, event_id="x"), RULES)[0].signal_id == apply_event(second, usage(85, event_id="x"), RULES)[0].signal_id
+    )
 
 
 def test_a_replayed_event_id_is_ignored() -> None:
