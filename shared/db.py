@@ -169,11 +169,11 @@ async def database_ready(engine: AsyncEngine) -> bool:
 
 
 def upgrade_database(url: str) -> None:
-    """Run Alembic to head; sync because Alembic drives its own event loop in env.py."""
+    """Run Alembic to the newest revision(s); sync because Alembic drives its own event loop in env.py."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["database_url"] = url
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")

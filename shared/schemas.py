@@ -230,7 +230,10 @@ class UsageLine(Contract):
 
 
 class Alert(Contract):
-    """An actionable alert; `alert_id` is stable per signal so every stage downstream is idempotent."""
+    """An actionable alert; `alert_id` is stable per signal so every stage downstream is idempotent.
+
+    The notifier renders these fields as they are; scoring decides them (kind, routing, money, health).
+    """
 
     alert_id: Identifier
     kind: Literal["expansion", "retention_risk"] = "expansion"
@@ -239,9 +242,15 @@ class Alert(Contract):
     signal: Signal
     score: int = Field(ge=0, le=100)
     tier: Tier
-    drivers: list[Driver]
+    drivers: list[Driver] = Field(description="the top contributing factors, strongest first")
+    changes: list[str] = Field(default_factory=list, description="what changed since the account's previous score")
     usage: list[UsageLine] = Field(default_factory=list, description="usage vs limits known when the alert was raised")
+    motion: Literal["upsell", "cross_sell", "strategic"] | None = None
+    expansion_arr: float | None = Field(default=None, ge=0, description="estimated expansion ARR")
+    arr: float | None = Field(default=None, ge=0, description="the account's current ARR")
+    health: float | None = Field(default=None, description="0-100; None means unknown (no health data yet)")
     route_to: Literal["csm", "ae"] = "csm"
     owner: str | None = None
+    informed: list[str] = Field(default_factory=list, description="people kept informed (the CSM when an AE owns it)")
     slack_channel: str | None = None
     created_at: Timestamp
