@@ -5,7 +5,12 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY shared ./shared
 COPY services ./services
 COPY deploy/radar.yaml /etc/radar/radar.yaml
-RUN pip install --no-cache-dir . && useradd --system radar
-USER radar
-ENV RADAR_CONFIG=/etc/radar/radar.yaml RADAR_HOST=0.0.0.0 RADAR_LOG_FORMAT=json
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 radar
+# numeric, so Kubernetes' runAsNonRoot can verify it (deploy/k8s sets runAsUser: 10001 too)
+USER 10001
+ENV RADAR_CONFIG=/etc/radar/radar.yaml RADAR_HOST=0.0.0.0 RADAR_LOG_FORMAT=json PYTHONUNBUFFERED=1
+# ingest, scoring, notifier, signals; each serves /metrics, /healthz and /readyz on its port
+EXPOSE 8080 8081 8082 8083
+# every service finishes in-flight work, commits and closes on SIGTERM (give it the grace period)
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["radar"]

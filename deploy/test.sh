@@ -30,6 +30,10 @@ step "PostgreSQL"
 RADAR_TEST_DATABASE_URL=$(deploy/postgres.sh start "$work/pg")
 export RADAR_TEST_DATABASE_URL
 
+step "ops tools (promtool, prometheus, kubeconform, composecheck)"
+RADAR_TOOLS_BIN=$(deploy/tools.sh)
+export RADAR_TOOLS_BIN
+
 step "lint"
 .venv/bin/ruff check services shared tests
 .venv/bin/ruff format --check --quiet services shared tests

@@ -21,6 +21,8 @@ topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
+dlq_app = typer.Typer(help="Notifications that failed every attempt (the notifications-dlq topic).", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -62,6 +64,7 @@ def serve(service: Service) -> None:
             redirect_stdouts=False,
             quiet=True,
         )
+        worker.spinner = None  # its terminal escapes would break the one-JSON-object-per-line log on SIGTERM
         worker.execute_from_commandline()
         return
 
@@ -86,7 +89,7 @@ async def _serve_http(service: Service, settings: Settings, config: RadarConfig)
         from services.notifier import api as notifier_api
         from services.notifier import bootstrap as notifier_bootstrap
 
-        web_app, port = notifier_api.create_app(notifier_bootstrap.build(settings)), settings.radar_notifier_port
+        web_app, port = notifier_api.create_app(notifier_bootstrap.build(settings, config)), settings.radar_notifier_port
     server = uvicorn.Server(
         uvicorn.Config(
             web_app, host=settings.radar_host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=15, lifespan="on"
@@ -140,6 +143,36 @@ def broker(port: Annotated[int, typer.Option(help="port to listen on (0 = a free
             done.wait()
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def score(
+    all_accounts: Annotated[bool, typer.Option("--all", help="rescore every stored account with the current config")] = False,
+) -> None:
+    """Rescore the whole base after a change to the scoring config (no alerts are raised)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.scoring.rescore import count_scores, rescore_all
+    from shared.db import create_engine, sessionmaker
+
+    if not all_accounts:
+        console.print("[red]say what to rescore:[/red] radar score --all")
+        raise typer.Exit(2)
+    settings = get_settings()
+    config = _config(settings)
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(settings.database_url)
+        sessions = sessionmaker(engine)
+        try:
+            with Progress(TextColumn("rescoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+                task = bar.add_task("rescoring", total=await count_scores(sessions))
+                return await rescore_all(sessions, config.scoring, lambda done: bar.update(task, completed=done))
+        finally:
+            await engine.dispose()
+
+    done, changed = asyncio.run(run())
+    console.print(f"rescored {done} account(s) with the {config.scoring.model} model; {changed} changed score or tier")
 
 
 async def _with_keystore(action):  # type: ignore[no-untyped-def]
@@ -210,6 +243,41 @@ def topics_create() -> None:
 
     asyncio.run(ensure_topics(get_settings()))
     console.print("topics are in place")
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """Show every dead letter: alert, channel, attempts and the last error."""
+    from services.notifier.dlq import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(get_settings()))
+    table = Table("offset", "alert", "channel", "attempts", "failed at", "error")
+    for letter in letters:
+        table.add_row(
+            letter.get("offset", ""),
+            letter.get("alert_id", ""),
+            letter.get("channel", ""),
+            str(letter.get("attempts", "")),
+            str(letter.get("failed_at", "")),
+            str(letter.get("error", ""))[:120],
+        )
+    Console(width=200).print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    alert_id: Annotated[list[str], typer.Option("--alert-id", help="replay only these alerts (repeatable); default all")] = [],  # noqa: B006
+) -> None:
+    """Send dead letters again: each delivery becomes pending with fresh attempts; delivered ones are left alone."""
+    from services.notifier.dlq import read_dead_letters, replay
+
+    settings = get_settings()
+    letters = asyncio.run(read_dead_letters(settings))
+    if alert_id:
+        letters = [letter for letter in letters if letter.get("alert_id") in set(alert_id)]
+    revived = asyncio.run(replay(settings, letters))
+    console.print(f"{revived} delivery(ies) queued again from {len(letters)} dead letter(s)")
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared.consumer_lag import track_consumer_lag
+
 log = logging.getLogger(__name__)
 
 
@@ -93,12 +95,16 @@ class ConsumerWorker:
         self._on_reject = on_reject
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
         self.started = False
 
     async def start(self) -> None:
         await start_with_retry(self.consumer.start, "kafka consumer")
         self.started = True
         self._task = asyncio.create_task(run_consumer(self.consumer, self._handler, self._stopping, self._on_reject))
+        group = getattr(self.consumer, "_group_id", None)
+        if group:  # radar_consumer_lag{group, topic, partition} for the partitions this process owns
+            self._lag_task = asyncio.create_task(track_consumer_lag(self.consumer, group, self._stopping))
 
     @property
     def running(self) -> bool:
@@ -114,5 +120,8 @@ class ConsumerWorker:
                 self._task.cancel()
             except Exception:
                 log.exception("consumer loop ended with an error")
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            await asyncio.gather(self._lag_task, return_exceptions=True)
         if self.started:
             await self.consumer.stop()

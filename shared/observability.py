@@ -3,19 +3,61 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest, multiprocess
 
 from shared.settings import Settings
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+END_TO_END = Histogram(
+    "radar_end_to_end_seconds",
+    "Event timestamp to alert delivered, observed by the notifier once per delivered alert",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+
+
+def observe_end_to_end(event_time: datetime, delivered_at: datetime | None = None) -> float:
+    """The latency SREs are paged on (design target: p99 < 500 ms); event clocks ahead of ours count as 0."""
+    delivered_at = delivered_at or datetime.now(UTC)
+    if event_time.tzinfo is None:
+        event_time = event_time.replace(tzinfo=UTC)
+    seconds = max(0.0, (delivered_at - event_time).total_seconds())
+    END_TO_END.observe(seconds)
+    return seconds
+
+
+def metrics_exposition() -> bytes:
+    """This process's metrics, or all worker processes' when PROMETHEUS_MULTIPROC_DIR is set (prometheus-client's
+    multiprocess mode, for a service run as several processes behind one port)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def trace_id_from(headers: dict[str, str] | object) -> str:
+    """The W3C `traceparent` trace id, else `X-Request-ID`, else a new id: every log line of a request carries it."""
+    get = getattr(headers, "get", lambda _key: None)
+    traceparent = get("traceparent") or ""
+    parts = traceparent.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and parts[1].isalnum():
+        return parts[1].lower()
+    request_id = (get("x-request-id") or "").strip()
+    if request_id and len(request_id) <= 128 and request_id.isprintable():
+        return request_id
+    return uuid.uuid4().hex
 
 
 def configure_logging(service: str, settings: Settings) -> None:
@@ -62,7 +104,7 @@ def ops_router(readiness: ReadinessCheck) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -98,4 +140,14 @@ def service_app(title: str, runtime: ServiceRuntime) -> FastAPI:
 
     app = FastAPI(title=f"Expansion Radar — {title}", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(runtime.readiness))
+
+    @app.middleware("http")
+    async def bind_trace_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """Log lines written while handling a request carry its trace id; the response echoes it."""
+        trace_id = trace_id_from(request.headers)
+        with structlog.contextvars.bound_contextvars(trace_id=trace_id):
+            response = await call_next(request)
+        response.headers["X-Trace-Id"] = trace_id
+        return response
+
     return app

@@ -174,6 +174,13 @@ class PlanUpsert(Contract):
     next_plan: Identifier | None = None
 
 
+class PlanUpdate(PlanUpsert):
+    """What travels on the compacted `plan-updates` topic, keyed by plan id; `price` is the plan's ARR."""
+
+    plan_id: Identifier
+    updated_at: Timestamp
+
+
 # ----------------------------------------------------------------------------- signals
 
 
@@ -201,6 +208,11 @@ class Signal(Contract):
     period: str | None = None
     user: UserRef | None = None
     domain: str | None = None
+    team: str | None = None
+    feature: str | None = None
+    tries: int | None = Field(default=None, description="premium_feature_interest: tries within the window")
+    previous_value: float | None = Field(default=None, description="usage_growth: last week's total; sustained: last period's")
+    growth: float | None = Field(default=None, description="usage_growth: this week over last week, minus 1")
     event_id: Identifier
     event_timestamp: Timestamp
     emitted_at: Timestamp
@@ -254,3 +266,6 @@ class Alert(Contract):
     informed: list[str] = Field(default_factory=list, description="people kept informed (the CSM when an AE owns it)")
     slack_channel: str | None = None
     created_at: Timestamp
+    expansion_basis: str | None = Field(default=None, description="how expansion_arr was estimated from the plan catalog")
+    reason: str | None = Field(default=None, description="why a retention_risk alert replaced an expansion one")
+    action: str | None = Field(default=None, description="the model's recommended action for the score")

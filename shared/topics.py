@@ -11,6 +11,7 @@ ACCOUNT_UPDATES = "account-updates"
 EXPANSION_SIGNALS = "expansion-signals"
 EXPANSION_ALERTS = "expansion-alerts"
 NOTIFICATIONS_DLQ = "notifications-dlq"
+PLAN_UPDATES = "plan-updates"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class Topics:
     def notifications_dlq(self) -> str:
         return self.prefix + NOTIFICATIONS_DLQ
 
+    @property
+    def plan_updates(self) -> str:
+        """The plan catalog (PlanUpdate keyed by plan id), compacted like account-updates."""
+        return self.prefix + PLAN_UPDATES
+
     def specs(self, partitions: int, replication_factor: int = 1) -> list[TopicSpec]:
         """All topics are partitioned by account_id with the same count, so they stay co-partitioned."""
         compacted = {"cleanup.policy": "compact"}
@@ -60,4 +66,5 @@ class Topics:
             TopicSpec(self.expansion_signals, partitions, replication_factor, {}),
             TopicSpec(self.expansion_alerts, partitions, replication_factor, {}),
             TopicSpec(self.notifications_dlq, partitions, replication_factor, {}),
+            TopicSpec(self.plan_updates, partitions, replication_factor, compacted),
         ]

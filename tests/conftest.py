@@ -29,6 +29,13 @@ from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = [
+    "tests.fixtures.scoring",
+    "tests.fixtures.signals",
+    "tests.fixtures.ops",
+    "tests.fixtures.notifier",
+]
+
 
 def _reachable(address: str) -> bool:
     host, _, port = address.rpartition(":")

@@ -1,52 +1,88 @@
-"""The notifier's service layer: work through due deliveries, one channel call each, recorded after."""
+"""The notifier's service layer: claim due deliveries, one channel call each, recorded right after.
+
+A crash between a channel call and its record is the only place a repeat can come from; receivers that
+get the idempotency key (signed webhooks, CRMs) recognise it, Slack cannot."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
 from services.notifier.channels import Channel, PermanentDelivery, RetryableDelivery
-from services.notifier.domain import retry_delay
+from services.notifier.domain import quiet_until, retry_delay
 from services.notifier.outbox import DueDelivery, Outbox
+from shared.config import NotifierConfig
+from shared.schemas import utcnow
 
 log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("radar_notifier_deliveries", "Delivery attempts, by channel and outcome", ["channel", "outcome"])
+DEAD_LETTERS = Counter("radar_notifier_dead_letters", "Deliveries given up on and sent to the DLQ topic, by channel", ["channel"])
+
+DeadLetter = Callable[[DueDelivery, str], Awaitable[None]]
 
 
 class Sender:
-    def __init__(self, outbox: Outbox, channels: dict[str, Channel], max_attempts: int = 8) -> None:
+    def __init__(self, outbox: Outbox, channels: dict[str, Channel], config: NotifierConfig, dead_letter: DeadLetter) -> None:
         self._outbox = outbox
         self._channels = channels
-        self._max_attempts = max_attempts
+        self._config = config
+        self._dead_letter = dead_letter
+        self._last_sent: dict[str, float] = {}
+        self._paused_until: dict[str, datetime] = {}
         self.wake = asyncio.Event()
+
+    async def _pace(self, channel: Channel) -> None:
+        """Each webhook gets at most one message per `seconds_per_message` from this process."""
+        last = self._last_sent.get(channel.name)
+        if last is not None and channel.seconds_per_message > 0:
+            wait = last + channel.seconds_per_message - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     async def deliver(self, due: DueDelivery) -> None:
         channel = self._channels.get(due.channel)
         if channel is None:
-            await self._outbox.mark_failed(due.delivery_id, f"channel {due.channel!r} is not configured")
-            DELIVERIES.labels(due.channel, "unconfigured").inc()
+            await self._give_up(due, f"channel {due.channel!r} is not configured")
             return
+        window = self._config.quiet_hours.get(due.channel)
+        until = quiet_until(utcnow(), window) if window is not None else None
+        if until is not None:
+            await self._outbox.defer(due.delivery_id, until)
+            DELIVERIES.labels(due.channel, "quiet").inc()
+            return
+        resume_at = self._paused_until.get(channel.name)
+        if resume_at is not None and resume_at > utcnow():
+            await self._outbox.defer(due.delivery_id, resume_at)  # the receiver asked for a pause
+            return
+        await self._pace(channel)
         try:
-            await channel.send(due.alert)
+            try:
+                await channel.send(due.alert, due.key)
+            finally:
+                self._last_sent[channel.name] = time.monotonic()
         except RetryableDelivery as exc:
-            if due.attempts + 1 >= self._max_attempts:
-                await self._outbox.mark_failed(due.delivery_id, str(exc))
-                DELIVERIES.labels(due.channel, "failed").inc()
-                log.error("giving up on %s via %s after %d attempts: %s", due.alert.alert_id, due.channel, due.attempts + 1, exc)
+            if exc.rate_limited:
+                await self._wait_in_queue(due, channel, exc)
                 return
-            delay = retry_delay(due.attempts, exc.retry_after_s, random.random())
+            if due.attempts + 1 >= self._config.max_attempts:
+                await self._give_up(due, f"{exc} (after {due.attempts + 1} attempts)")
+                return
+            delay = retry_delay(
+                due.attempts, exc.retry_after_s, random.random(), self._config.backoff_base_seconds, self._config.backoff_cap_seconds
+            )
             await self._outbox.mark_retry(due.delivery_id, delay, str(exc))
             DELIVERIES.labels(due.channel, "retry").inc()
             log.warning("delivery of %s via %s will retry in %.1fs: %s", due.alert.alert_id, due.channel, delay, exc)
             return
         except PermanentDelivery as exc:
-            await self._outbox.mark_failed(due.delivery_id, str(exc))
-            DELIVERIES.labels(due.channel, "failed").inc()
-            log.error("delivery of %s via %s refused: %s", due.alert.alert_id, due.channel, exc)
+            await self._give_up(due, str(exc))
             return
         await self._outbox.mark_sent(due.delivery_id)
         DELIVERIES.labels(due.channel, "sent").inc()
@@ -55,13 +91,31 @@ class Sender:
             extra={"alert_id": due.alert.alert_id, "account_id": due.alert.account_id, "channel": due.channel, "attempt": due.attempts + 1},
         )
 
+    async def _wait_in_queue(self, due: DueDelivery, channel: Channel, exc: RetryableDelivery) -> None:
+        """429: the whole webhook pauses for Retry-After, and the delivery keeps its attempts: rate limits never drop."""
+        delay = retry_delay(0, exc.retry_after_s, random.random(), self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
+        resume_at = utcnow() + timedelta(seconds=delay)
+        self._paused_until[channel.name] = resume_at
+        await self._outbox.defer(due.delivery_id, resume_at)
+        DELIVERIES.labels(due.channel, "rate_limited").inc()
+        log.warning("%s is rate limited; its queue waits %.1fs", due.channel, delay)
+
+    async def _give_up(self, due: DueDelivery, error: str) -> None:
+        """The DLQ record goes first: if we die before marking the row, it is retried, never lost."""
+        await self._dead_letter(due, error)
+        await self._outbox.mark_dead(due.delivery_id, error)
+        DELIVERIES.labels(due.channel, "failed").inc()  # the label deploy/prometheus/rules.yml alerts on
+        DEAD_LETTERS.labels(due.channel).inc()
+        log.error("delivery of %s via %s sent to the DLQ: %s", due.alert.alert_id, due.channel, error)
+
     async def run(self, stopping: asyncio.Event) -> None:
-        """Deliveries go out one at a time, which also keeps each webhook under Slack's ~1/s pace."""
         while not stopping.is_set():
+            batch: list[DueDelivery] = []
             try:
-                batch = await self._outbox.due()
-                for due in batch:
+                batch = await self._outbox.claim(claim_seconds=self._config.claim_seconds)
+                for index, due in enumerate(batch):
                     if stopping.is_set():
+                        await self._outbox.release([d.delivery_id for d in batch[index:]])
                         return
                     await self.deliver(due)
             except Exception:

@@ -1,8 +1,15 @@
-"""Wires scoring: consumer of signals and account updates, producer of alerts, the database."""
+"""Wires scoring: consumer of signals, account and plan updates and health events, producer of alerts, the database.
+
+Health and satisfaction inputs (nps, csat, support_ticket, billing_issue, subscription_changed) arrive on
+usage-events with everything else ingest accepts. Scoring reads that topic too and drops the rest by a
+byte search for the compact `"type":"…"` key before any JSON parsing: no extra topic for ingest to
+dual-write, ordering per account kept (same key, same partition), and the unwanted majority costs a scan.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,18 +19,23 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.scoring import handlers
-from services.scoring.metrics import RECORDS, SCORE_UPDATES
+from services.scoring.domain import HEALTH_EVENT_TYPES
+from services.scoring.metrics import RECORDS
 from services.scoring.repository import ScoringRepository
 from shared.auth import KeyStore
 from shared.config import RadarConfig
 from shared.consumer_loop import ConsumerWorker, UnreadableRecord, start_with_retry
 from shared.db import create_engine, database_ready, sessionmaker
 from shared.kafka import make_consumer, make_producer
-from shared.schemas import AccountUpdate, Signal
+from shared.schemas import EVENT_ADAPTER, AccountUpdate, PlanUpdate, Signal
 from shared.settings import Settings
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# ingest writes events with pydantic's compact JSON; a quote inside a string value is escaped, so this
+# sequence only ever matches the real "type" key. The full parse below still decides.
+HEALTH_EVENT = re.compile(rb'"type":"(?:' + b"|".join(t.encode() for t in HEALTH_EVENT_TYPES) + rb')"')
 
 
 @dataclass
@@ -44,21 +56,37 @@ class ScoringRuntime:
             yield ScoringRepository(session)
 
     async def handle(self, record: ConsumerRecord) -> None:
-        """Account updates refresh the account; a signal is scored, stored, and its alert published."""
+        """Account and plan updates are stored; health events rescore quietly; a signal is scored, stored,
+        and its alert published when it is actionable."""
         try:
             if record.topic == self.topics.account_updates:
                 await handlers.handle_account_update(self.unit_of_work, AccountUpdate.model_validate_json(record.value))
                 RECORDS.labels("account_update", "processed").inc()
                 return
+            if record.topic == self.topics.plan_updates:
+                await handlers.handle_plan_update(self.unit_of_work, PlanUpdate.model_validate_json(record.value))
+                RECORDS.labels("plan_update", "processed").inc()
+                return
+            if record.topic == self.topics.usage_events:
+                if record.value is None or not HEALTH_EVENT.search(record.value):
+                    RECORDS.labels("usage_event", "ignored").inc()
+                    return
+                event = EVENT_ADAPTER.validate_json(record.value)
+                if event.type not in HEALTH_EVENT_TYPES:
+                    RECORDS.labels("usage_event", "ignored").inc()
+                    return
+                applied = await handlers.handle_health_event(self.unit_of_work, event, self.config.scoring)  # type: ignore[arg-type]
+                RECORDS.labels("health_event", "processed" if applied else "duplicate").inc()
+                return
             signal = Signal.model_validate_json(record.value)
         except (ValidationError, TypeError) as exc:
             raise UnreadableRecord(str(exc)[:300]) from exc
         alert = await handlers.handle_signal(self.unit_of_work, signal, self.config.scoring)
-        await self.producer.send_and_wait(
-            self.topics.expansion_alerts, key=alert.account_id.encode(), value=alert.model_dump_json().encode()
-        )
+        if alert is not None:
+            await self.producer.send_and_wait(
+                self.topics.expansion_alerts, key=alert.account_id.encode(), value=alert.model_dump_json().encode()
+            )
         RECORDS.labels("signal", "processed").inc()
-        SCORE_UPDATES.labels(alert.tier.value).inc()
 
     async def start(self) -> None:
         await start_with_retry(self.producer.start, "kafka producer")
@@ -85,7 +113,9 @@ def build(settings: Settings, config: RadarConfig) -> ScoringRuntime:
     engine = create_engine(settings.database_url)
     sessions = sessionmaker(engine)
     runtime: ScoringRuntime
-    consumer = make_consumer(settings, settings.scoring_group, topics.account_updates, topics.expansion_signals)
+    consumer = make_consumer(
+        settings, settings.scoring_group, topics.account_updates, topics.plan_updates, topics.usage_events, topics.expansion_signals
+    )
 
     async def handle(record: ConsumerRecord) -> None:
         await runtime.handle(record)

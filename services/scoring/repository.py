@@ -1,4 +1,4 @@
-"""Scoring's database adapter: accounts, scores, history, signals and alerts."""
+"""Scoring's database adapter: accounts, plans, current scores, score history, signals and alerts."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Account, AlertRecord, Score, ScoreHistory, SignalRecord, insert_for
-from shared.schemas import AccountUpdate, Alert, Signal, utcnow
+from services.scoring.domain import AccountState, AccountView, ScoreCard
+from shared.db import Account, AlertRecord, Plan, Score, ScoreHistory, SignalRecord, insert_for
+from shared.schemas import AccountUpdate, Alert, PlanUpdate, PlanUpsert, Signal, utcnow
 
 
 class ScoringRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def _upsert(self, model: type[Any], key: str, values: dict[str, Any]) -> None:
+        statement = insert_for(self.session, model).values(values)
+        statement = statement.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in values.items() if k != key})
+        await self.session.execute(statement)
 
     async def upsert_account(self, update: AccountUpdate) -> None:
         values = {
@@ -26,14 +32,47 @@ class ScoringRepository:
             "owners": update.owners.model_dump(),
             "updated_at": update.updated_at,
         }
-        statement = insert_for(self.session, Account).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"}
-        )
-        await self.session.execute(statement)
+        await self._upsert(Account, "account_id", values)
 
-    async def account(self, account_id: str) -> Account | None:
-        return await self.session.get(Account, account_id)
+    async def upsert_plan(self, update: PlanUpdate) -> None:
+        values = {
+            "plan_id": update.plan_id,
+            "limits": dict(update.limits),
+            "price": update.price,
+            "next_plan": update.next_plan,
+            "updated_at": update.updated_at,
+        }
+        await self._upsert(Plan, "plan_id", values)
+
+    async def catalog(self) -> dict[str, PlanUpsert]:
+        """The whole catalog: plans are few (tens), so one read per scored record is cheap."""
+        plans = (await self.session.scalars(select(Plan))).all()
+        return {plan.plan_id: PlanUpsert(limits=plan.limits, price=plan.price, next_plan=plan.next_plan) for plan in plans}
+
+    async def account(self, account_id: str) -> AccountView:
+        """An account no account-update has named yet is scored under its id, with no owners."""
+        record = await self.session.get(Account, account_id)
+        if record is None:
+            return AccountView(account_id, account_id)
+        owners = record.owners or {}
+        return AccountView(
+            account_id=record.account_id,
+            name=record.name,
+            plan=record.plan,
+            arr=record.arr,
+            limits=dict(record.limits or {}),
+            csm=owners.get("csm"),
+            ae=owners.get("ae"),
+            slack_channel=owners.get("slack_channel"),
+            updated_at=record.updated_at,
+        )
+
+    async def state(self, account_id: str) -> tuple[AccountState, dict[str, Any] | None]:
+        """The account's learnt state and the breakdown of its previous score (None before the first)."""
+        score = await self.session.get(Score, account_id, with_for_update=self.session.bind.dialect.name == "postgresql")
+        if score is None:
+            return AccountState(), None
+        return AccountState.model_validate(score.inputs or {}), dict(score.breakdown or {})
 
     async def alert_for_signal(self, signal_id: str) -> Alert | None:
         record = await self.session.scalar(select(AlertRecord).where(AlertRecord.signal_id == signal_id))
@@ -49,22 +88,41 @@ class ScoringRepository:
             )
         )
 
-    async def score_inputs(self, account_id: str) -> dict[str, Any]:
-        score = await self.session.get(Score, account_id)
-        return dict(score.inputs) if score else {}
-
     async def save_score(
-        self, account_id: str, score: int, tier: str, breakdown: dict[str, Any], inputs: dict[str, Any], signal_id: str
+        self,
+        account_id: str,
+        card: ScoreCard,
+        state: AccountState,
+        *,
+        owner: str | None,
+        health: float | None,
+        expansion_arr: float | None,
+        signal_id: str | None,
     ) -> None:
         now = utcnow()
-        values = {"account_id": account_id, "score": score, "tier": tier, "breakdown": breakdown, "inputs": inputs, "updated_at": now}
-        statement = insert_for(self.session, Score).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"}
-        )
-        await self.session.execute(statement)
+        breakdown = card.breakdown()
+        values = {
+            "account_id": account_id,
+            "score": card.score,
+            "tier": card.tier.value,
+            "breakdown": breakdown,
+            "inputs": state.model_dump(mode="json"),
+            "updated_at": now,
+            "owner": owner,
+            "health": health,
+            "expansion_arr": expansion_arr,
+        }
+        await self._upsert(Score, "account_id", values)
         self.session.add(
-            ScoreHistory(account_id=account_id, score=score, tier=tier, breakdown=breakdown, signal_id=signal_id, created_at=now)
+            ScoreHistory(
+                account_id=account_id,
+                score=card.score,
+                tier=card.tier.value,
+                breakdown=breakdown,
+                signal_id=signal_id,
+                created_at=now,
+                health=health,
+            )
         )
 
     async def add_alert(self, alert: Alert) -> None:

@@ -1,37 +1,169 @@
 """The signals worker's entrypoint: a Faust app whose one agent keeps account state in a table.
 
-Both input topics are keyed and partitioned by account id, so an account's events and updates
-reach the same agent instance, which owns that account's table partition (concurrency 1: one writer).
-Signals sent from the agent are attached to the event's offset, so Faust publishes them before it
-commits that offset: a crash re-processes the event and re-emits the same signal id, never loses it.
+Both input topics are keyed and partitioned by account id, so an account's events and updates reach
+the same agent, which owns that account's table partition (concurrency 1: one writer per table).
+
+How it stays exactly-once in effect and fast:
+- the agent takes events in batches (`noack_take`, so nothing is acknowledged behind its back);
+- a batch's signals are sent and their delivery awaited before anything else happens, so no state
+  that records a crossing can reach the changelog ahead of the signal itself;
+- changed accounts are written to the table once per flush (`state_flush_seconds`), each to the
+  changelog partition of its own source partition; only once Kafka has acknowledged those
+  changelog records are the events they cover acknowledged to Faust, so an offset is never
+  committed ahead of the state it stands for. A crash replays uncommitted events from the last
+  written state: the same crossings again, with the same signal ids, which downstream drops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import faust
+import orjson
+from faust.types import EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from services.signals.handlers import handle_record, rules_from_config
+from services.signals.handlers import AccountStates, Publish, Record, apply_batch, rules_from_config
 from shared.config import RadarConfig
+from shared.schemas import Signal
 from shared.settings import Settings
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
-RECORDS = Counter("radar_signals_records", "Records processed, by kind and outcome", ["kind", "outcome"])
+RECORDS = Counter("radar_signals_records", "Events and account updates processed (signals delivered) or rejected", ["kind", "outcome"])
 SIGNALS = Counter("radar_signals_emitted", "Signals emitted, by type", ["type"])
+STATE_WRITES = Counter("radar_signals_state_writes", "Account states written to the table (and its changelog)")
 
 
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
 
-def create_app(settings: Settings, config: RadarConfig) -> faust.App:
+class AccountTable(faust.Table):
+    """Account state, written in bulk: each state to its own partition's changelog, straight to the producer.
+
+    Faust's `table[key] = value` routes the changelog record by the *current* event's partition (a batch
+    mixes partitions) and through its producer buffer, which publishes one message at a time; the
+    bulk path below does neither, and its caller awaits delivery before acknowledging any event.
+    """
+
+    async def write_many(self, writes: Iterable[tuple[str, dict[str, Any], int]]) -> int:
+        producer = self.app.producer
+        topic = self.changelog_topic.get_topic_name()
+        deliveries = []
+        for key, value, partition in writes:
+            self.data[key] = value
+            delivery = await producer.send(topic, orjson.dumps(key), orjson.dumps(value), partition, None, None)
+            deliveries.append(delivery)
+        for metadata in await asyncio.gather(*deliveries):
+            # what Faust records after its own changelog sends: where a persistent store's recovery resumes
+            self.data.set_persisted_offset(metadata.topic_partition, metadata.offset)
+        return len(deliveries)
+
+
+class SignalsWorker:
+    """The agent's body, with the lock that keeps a flush from landing inside a batch."""
+
+    def __init__(self, table: AccountTable, publish: Publish, topics: Topics, config: RadarConfig, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+        self.publish = publish
+        self.topics = topics
+        self.rules = rules_from_config(config)
+        self.states = AccountStates(load=table.get)
+        self.pending: list[tuple[StreamT, EventT]] = []
+        self.lock = asyncio.Lock()
+        self.last_flush = 0.0
+
+    def record(self, event: EventT) -> Record:
+        message = event.message
+        return Record(
+            is_account_update=message.topic == self.topics.account_updates,
+            key=message.key,
+            value=event.value,
+            partition=message.partition,
+            where=f"{message.topic}[{message.partition}]@{message.offset}",
+            partitions=self.partitions,
+        )
+
+    async def handle(self, stream: StreamT, events: list[EventT]) -> None:
+        async with self.lock:
+            result = apply_batch((self.record(event) for event in events), self.states, self.rules)
+            for problem in result.rejected:
+                log.warning("%s", problem)
+            RECORDS.labels("account", "rejected").inc(result.rejected_accounts)
+            RECORDS.labels("event", "rejected").inc(len(result.rejected) - result.rejected_accounts)
+            if result.signals:
+                try:
+                    await self.publish(result.signals)
+                except BaseException:
+                    # the cache now records crossings that were never delivered: drop it unwritten, so a
+                    # restart (from the committed offsets) derives and sends them again
+                    self.states.forget()
+                    self.pending.clear()
+                    raise
+                for signal in result.signals:
+                    SIGNALS.labels(signal.type.value).inc()
+            # counted once their signals are delivered
+            RECORDS.labels("account", "processed").inc(result.processed_accounts)
+            RECORDS.labels("event", "processed").inc(result.processed - result.processed_accounts)
+            self.pending.extend((stream, event) for event in events)
+
+    async def flush(self) -> None:
+        """Write every changed account once, then acknowledge the events those writes cover."""
+        async with self.lock:
+            try:
+                writes = await self.table.write_many(self.states.changes())
+            except BaseException:
+                # some states may not have reached the changelog: their events stay unacknowledged
+                # (processed again after a restart) and nothing more is acknowledged from this cache
+                self.states.forget()
+                self.pending.clear()
+                raise
+            STATE_WRITES.inc(writes)
+            pending, self.pending = self.pending, []
+            for stream, event in pending:
+                await stream.ack(event)
+            self.last_flush = asyncio.get_running_loop().time()
+
+    async def flush_if_idle(self, interval: float) -> None:
+        """Without new events the agent never loops: this writes and acknowledges what it left pending."""
+        if self.pending and self.flush_due(interval):
+            await self.flush()
+
+    async def forget(self) -> None:
+        """On a rebalance. Faust waited for unacknowledged events first, so normally nothing is pending;
+        whatever still is stays unacknowledged and unwritten, and is processed again from the
+        committed offset by whichever worker owns its partition next."""
+        async with self.lock:
+            if self.pending:
+                log.warning("rebalance: %d events left unacknowledged, to be processed again", len(self.pending))
+            self.pending.clear()
+            self.states.forget()
+
+    def flush_due(self, interval: float) -> bool:
+        return asyncio.get_running_loop().time() - self.last_flush >= interval
+
+
+def kafka_publisher(output: faust.TopicT) -> Publish:
+    async def publish(signals: list[Signal]) -> None:
+        """Sent now, not attached to the event's offset, and awaited: delivered before any state records them."""
+        futures = [
+            await output.send(key=signal.account_id.encode(), value=signal.model_dump_json().encode(), force=True) for signal in signals
+        ]
+        await asyncio.gather(*futures)
+
+    return publish
+
+
+def create_app(settings: Settings, config: RadarConfig, publish: Publish | None = None) -> faust.App:
+    """`publish` replaces sending to Kafka (unit tests drive the agent with Faust's test context)."""
     topics = Topics.from_settings(settings)
-    rules = rules_from_config(config)
+    tuning = config.signals
     app = faust.App(
         settings.radar_signals_app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
@@ -39,6 +171,9 @@ def create_app(settings: Settings, config: RadarConfig) -> faust.App:
         topic_partitions=settings.radar_partitions,
         topic_replication_factor=settings.radar_replication_factor,
         producer_acks=-1,
+        # how soon a dead worker's partitions move to the survivors
+        broker_session_timeout=settings.radar_signals_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.radar_signals_session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         web_bind=settings.radar_host,
         web_port=settings.radar_signals_port,
@@ -51,28 +186,27 @@ def create_app(settings: Settings, config: RadarConfig) -> faust.App:
         topics.usage_events, topics.account_updates, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
     output = app.topic(topics.expansion_signals, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    # changelog keys and values are JSON (the app-wide serializers below): readable with any Kafka tool
-    states = app.Table("account-state", default=None, key_type=str, partitions=settings.radar_partitions)
+    # changelog keys and values are JSON (the app-wide serializers): readable with any Kafka tool
+    states = app.tables.add(
+        AccountTable(app, name="account-state", default=None, key_type=str, partitions=settings.radar_partitions, beacon=app.tables.beacon)
+    )
+    worker = SignalsWorker(states, publish or kafka_publisher(output), topics, config, settings.radar_partitions)
+    app.signals_worker = worker  # type: ignore[attr-defined]
 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            kind = "account" if message.topic == topics.account_updates else "event"
-            account_key = message.key.decode() if message.key else None
-            stored: dict[str, Any] | None = states.get(account_key) if account_key else None
-            outcome = handle_record(kind, message.key, event.value, stored, rules)
-            if outcome.error:
-                RECORDS.labels(kind, "rejected").inc()
-                log.warning("%s (topic %s partition %s offset %s)", outcome.error, message.topic, message.partition, message.offset)
-                continue
-            if account_key is None or outcome.state is None:
-                continue
-            states[account_key] = outcome.state
-            RECORDS.labels(kind, "processed").inc()
-            for signal in outcome.signals:
-                await output.send(key=signal.account_id.encode(), value=signal.model_dump_json().encode())
-                SIGNALS.labels(signal.type.value).inc()
+        async for events in stream.noack_take(tuning.batch_size, within=tuning.batch_wait_seconds):
+            await worker.handle(stream, list(events))
+            if worker.flush_due(tuning.state_flush_seconds):
+                await worker.flush()
+
+    @app.timer(tuning.state_flush_seconds)
+    async def flush_when_idle() -> None:
+        await worker.flush_if_idle(tuning.state_flush_seconds)
+
+    @app.on_partitions_revoked.connect
+    async def forget_states(app: faust.App, revoked: set, **kwargs: Any) -> None:
+        await worker.forget()
 
     @app.page("/v1/state/{account_id}")
     @app.table_route(table=states, match_info="account_id")
@@ -85,7 +219,8 @@ def create_app(settings: Settings, config: RadarConfig) -> faust.App:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the whole header passes as it is
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

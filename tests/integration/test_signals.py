@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import signal as signals_module
+import tempfile
+from pathlib import Path
 
+import httpx
 import orjson
+import pytest
 
-from tests.helpers import TopicReader, produce
+from tests.helpers import TopicReader, await_for, produce
 
 T = "2026-11-10T12:00:00Z"
 
@@ -52,6 +58,9 @@ async def test_thresholds_fire_once_and_a_replayed_event_is_not_counted(stack_fa
         await produce(kafka_bootstrap, topics.usage_events, [usage("e2", 35), usage("e3", 6)])
         await reader.wait_count(3, 60, "the 90 % signal")
         await reader.drain_for(1.5)
+    metrics = httpx.get(stack.url("signals", "/metrics"), timeout=5)
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    assert 'radar_signals_emitted_total{type="usage_threshold_crossed"} 2.0' in metrics.text
     assert summary(reader.records) == [
         ("usage_threshold_crossed", 0.8),
         ("new_domain_user", "acme.com"),
@@ -81,3 +90,59 @@ async def test_a_killed_worker_recovers_its_state_and_does_not_repeat_signals(st
     # a crash before commit may replay e1, but its signal id is the same and never a new crossing
     assert sorted(set(thresholds)) == [0.8, 0.9]
     assert len(set(signal_ids)) == 2
+
+
+@pytest.mark.timeout(600)
+async def test_killed_mid_stream_the_written_state_covers_every_committed_event(stack_factory, service_factory, kafka_bootstrap) -> None:
+    """kill -9 while thousands of events are in flight (state writes coalesced, offsets committed behind
+    them), restart, and the recovered usage is exactly the sum of everything produced: no event whose
+    offset was committed is missing from the state, and none is counted twice."""
+    stack = stack_factory()
+    worker = service_factory("signals", stack, RADAR_CONFIG=str(_fast_flush_config(stack)))
+    topics = stack.topics
+    accounts = [f"acc{index}" for index in range(6)]
+    await produce(kafka_bootstrap, topics.account_updates, [(a.encode(), orjson.dumps(_update(a, 10**9))) for a in accounts])
+    per_account, group = 3000, 50
+    records = [
+        (a.encode(), orjson.dumps([_usage_body(a, f"{a}-{start + i}", 1) for i in range(group)]))
+        for start in range(0, per_account, group)
+        for a in accounts
+    ]
+    producing = asyncio.create_task(produce(kafka_bootstrap, topics.usage_events, records))
+
+    def processed() -> float:
+        try:
+            text = httpx.get(stack.url("signals", "/metrics"), timeout=2).text
+        except httpx.HTTPError:
+            return 0.0
+        return sum(float(v) for v in re.findall(r'^radar_signals_records_total\{kind="\w+",outcome="processed"\} ([0-9.e+]+)$', text, re.M))
+
+    # kill once a good part (several flushes and commits) but not all of the stream is processed
+    await await_for(lambda: asyncio.to_thread(lambda: processed() > len(accounts) * per_account / 4), 120, "a quarter processed")
+    assert processed() < len(accounts) * (per_account + 1), "everything was processed before the kill: not mid-stream"
+    worker.stop(signals_module.SIGKILL)
+    await producing
+    service_factory("signals", stack, RADAR_CONFIG=str(_fast_flush_config(stack)))
+
+    def used(account_id: str) -> float:
+        response = httpx.get(stack.url("signals", f"/v1/state/{account_id}"), timeout=5)
+        return response.json()["usage"]["api_calls"]["used"] if response.status_code == 200 else -1.0
+
+    # every account's usage reaches exactly the total produced, and stays there (no double counting)
+    await await_for(lambda: asyncio.to_thread(lambda: all(used(a) == per_account for a in accounts)), 180, "exact totals")
+    assert {a: used(a) for a in accounts} == dict.fromkeys(accounts, float(per_account))
+
+
+def _fast_flush_config(stack) -> Path:  # type: ignore[no-untyped-def]
+    """A flush every 0.2 s, so a kill lands between many coalesced writes and their commits."""
+    path = Path(tempfile.gettempdir()) / f"radar-{stack.env['RADAR_TOPIC_PREFIX']}yaml"
+    path.write_text("signals:\n  state_flush_seconds: 0.2\n  batch_size: 500\n")
+    return path
+
+
+def _update(account_id: str, limit: float) -> dict:
+    return {"account_id": account_id, "name": account_id, "limits": {"api_calls": limit}, "updated_at": T}
+
+
+def _usage_body(account_id: str, event_id: str, quantity: float) -> dict:
+    return {"id": event_id, "type": "usage", "account_id": account_id, "timestamp": T, "metric": "api_calls", "quantity": quantity}

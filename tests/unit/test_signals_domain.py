@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,17 @@ from services.signals.domain import (
     billing_period,
     matching_account_domain,
 )
-from shared.schemas import AccountUpdate, GaugeEvent, SignalType, UsageEvent, UserAddedEvent, UserRef
+from shared.schemas import (
+    AccountUpdate,
+    FeatureUsedEvent,
+    GaugeEvent,
+    IntegrationConnectedEvent,
+    SignalType,
+    UsageEvent,
+    UserAddedEvent,
+    UserRef,
+    UserRemovedEvent,
+)
 
 RULES = Rules(thresholds=(0.8, 0.9, 0.95), recent_event_ids=100)
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -96,7 +106,12 @@ def test_the_next_period_re_arms_thresholds() -> None:
     december = datetime(2026, 12, 2, tzinfo=UTC)
     assert apply_event(state, usage(10, at=december), RULES) == []
     assert state.usage["api_calls"].used == 10
-    assert thresholds(apply_event(state, usage(75, at=december), RULES)) == [0.8]
+    signals = apply_event(state, usage(75, at=december), RULES)
+    # 85 % in November and 85 % in December: the second period in a row is also sustained-high
+    assert [(s.type, s.threshold, s.period) for s in signals] == [
+        (SignalType.USAGE_THRESHOLD_CROSSED, 0.8, "2026-12-01"),
+        (SignalType.USAGE_SUSTAINED_HIGH, 0.8, "2026-12-01"),
+    ]
 
 
 def test_a_late_event_for_a_closed_period_fires_no_stale_alert() -> None:
@@ -181,3 +196,185 @@ def test_remembered_ids_are_bounded() -> None:
     for index in range(5):
         apply_event(state, usage(1, event_id=f"id{index}"), rules)
     assert state.recent_event_ids == ["id2", "id3", "id4"]
+
+
+# ----------------------------------------------------------------------------- seats, teams, features, growth, history
+
+SEATS = Rules(thresholds=(0.8, 0.9, 0.95), recent_event_ids=100, seat_thresholds=(0.5, 0.8))
+
+
+def member(user_id: str, email: str | None = None, team: str | None = None, at: datetime = T0) -> UserAddedEvent:
+    ref = UserRef(id=user_id, email=email or f"{user_id}@gmail.com", team=team)
+    return UserAddedEvent(id=f"add-{user_id}-{next(_ids)}", type="user_added", account_id="acme", timestamp=at, user=ref)
+
+
+def removed(user_id: str, at: datetime = T0) -> UserRemovedEvent:
+    ref = UserRef(id=user_id, email=f"{user_id}@gmail.com")
+    return UserRemovedEvent(id=f"rm-{user_id}-{next(_ids)}", type="user_removed", account_id="acme", timestamp=at, user=ref)
+
+
+def kinds(signals) -> list[str]:  # type: ignore[no-untyped-def]
+    return [s.type.value for s in signals]
+
+
+def test_seats_count_active_users_against_the_seat_limit() -> None:
+    state = account(limits={"seats": 4})
+    assert apply_event(state, member("a"), SEATS) == []
+    signals = apply_event(state, member("b"), SEATS)
+    assert [(s.type, s.threshold, s.value, s.limit) for s in signals] == [(SignalType.SEAT_THRESHOLD_CROSSED, 0.5, 2, 4)]
+    assert apply_event(state, member("b"), SEATS) == []  # the same user again is no new seat
+    assert apply_event(state, removed("a"), SEATS) == []
+    assert state.usage["seats"].used == 1
+    assert apply_event(state, member("c"), SEATS) == []  # back to 2 of 4: 50 % was spent this period
+    assert apply_event(state, member("d"), SEATS) == []  # 75 %: below 80 %
+    assert state.usage["seats"].used == 3
+    crossed = apply_event(state, member("e"), SEATS)
+    assert [(s.type, s.threshold) for s in crossed] == [(SignalType.SEAT_THRESHOLD_CROSSED, 0.8)]
+
+
+def test_seats_carry_over_a_period_roll_and_re_arm() -> None:
+    state = account(limits={"seats": 4})
+    apply_event(state, member("a"), SEATS)
+    assert kinds(apply_event(state, member("b"), SEATS)) == ["seat_threshold_crossed"]
+    december = datetime(2026, 12, 3, tzinfo=UTC)
+    assert apply_event(state, usage(1, at=december), SEATS) == []
+    assert state.usage["seats"].used == 2 and state.usage["seats"].fired == []
+    signals = apply_event(state, member("c", at=december), SEATS)
+    assert [(s.type, s.threshold, s.period) for s in signals] == [(SignalType.SEAT_THRESHOLD_CROSSED, 0.5, "2026-12-01")]
+
+
+def test_raising_the_seat_limit_re_arms_and_lowering_it_emits() -> None:
+    state = account(limits={"seats": 4})
+    for user_id in "ab":
+        apply_event(state, member(user_id), SEATS)
+    lowered = AccountUpdate(account_id="acme", name="Acme", limits={"seats": 2}, updated_at=T0)
+    signals = apply_account_update(state, lowered, SEATS)
+    assert [(s.type, s.threshold, s.limit) for s in signals] == [(SignalType.SEAT_THRESHOLD_CROSSED, 0.8, 2)]
+    raised = AccountUpdate(account_id="acme", name="Acme", limits={"seats": 10}, updated_at=T0)
+    assert apply_account_update(state, raised, SEATS) == []
+    assert state.usage["seats"].fired == []
+
+
+def test_usage_sustained_high_needs_consecutive_periods() -> None:
+    state = account()
+    apply_event(state, usage(85, at=datetime(2026, 9, 10, tzinfo=UTC)), RULES)
+    apply_event(state, usage(10, at=datetime(2026, 10, 10, tzinfo=UTC)), RULES)  # October low: the run breaks
+    november = apply_event(state, usage(90, at=T0), RULES)
+    assert kinds(november) == ["usage_threshold_crossed"]
+    december = apply_event(state, usage(81, at=datetime(2026, 12, 5, tzinfo=UTC)), RULES)
+    assert kinds(december) == ["usage_threshold_crossed", "usage_sustained_high"]
+    sustained = december[1]
+    assert (sustained.metric, sustained.value, sustained.previous_value, sustained.period) == ("api_calls", 81, 90, "2026-12-01")
+    assert apply_event(state, usage(1, at=datetime(2026, 12, 6, tzinfo=UTC)), RULES) == []  # once per period
+
+
+def test_a_late_event_corrects_history_that_sustained_high_reads() -> None:
+    state = account()
+    apply_event(state, usage(70, at=T0), RULES)
+    apply_event(state, usage(1, at=datetime(2026, 12, 2, tzinfo=UTC)), RULES)
+    assert apply_event(state, usage(15, at=T0), RULES) == []  # November closed: 85 % now, but no stale alert
+    assert state.history["2026-11-01"]["api_calls"].used == 85
+    december = apply_event(state, usage(80, at=datetime(2026, 12, 9, tzinfo=UTC)), RULES)
+    assert kinds(december) == ["usage_threshold_crossed", "usage_sustained_high"]
+
+
+def test_out_of_order_events_within_the_period_all_count() -> None:
+    state = account()
+    apply_event(state, usage(40, at=datetime(2026, 11, 20, tzinfo=UTC)), RULES)
+    signals = apply_event(state, usage(45, at=datetime(2026, 11, 3, tzinfo=UTC)), RULES)
+    assert thresholds(signals) == [0.8]
+    assert state.period == "2026-11-01"
+
+
+def test_an_older_gauge_level_arriving_late_does_not_replace_a_newer_one() -> None:
+    state = account(limits={"storage_gb": 10})
+    newer = GaugeEvent(id="g1", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=5)
+    older = GaugeEvent(id="g2", type="gauge", account_id="acme", timestamp=T0 - timedelta(hours=1), metric="storage_gb", value=9)
+    apply_event(state, newer, RULES)
+    assert apply_event(state, older, RULES) == []
+    assert state.usage["storage_gb"].used == 5
+
+
+def test_late_user_events_change_state_but_fire_nothing() -> None:
+    state = account(limits={"seats": 2})
+    apply_event(state, usage(1, at=datetime(2026, 12, 2, tzinfo=UTC)), SEATS)
+    assert apply_event(state, member("a", email="ann@acme.com", team="Sales"), SEATS) == []
+    assert apply_event(state, member("b", email="bo@eu.acme.com", team="Ops"), SEATS) == []
+    assert state.seen_domains == ["acme.com", "eu.acme.com"] and state.teams == ["sales", "ops"]
+    assert state.usage["seats"].used == 2
+
+
+def test_new_team_adoption_fires_for_each_team_after_the_first() -> None:
+    state = account()
+    assert apply_event(state, member("a", team="Engineering"), RULES) == []
+    assert apply_event(state, member("b", team="engineering "), RULES) == []
+    signals = apply_event(state, member("c", team="Marketing"), RULES)
+    assert [(s.type, s.team, s.user.id, s.signal_id) for s in signals] == [
+        (SignalType.NEW_TEAM_ADOPTION, "Marketing", "c", "acme:new_team_adoption:marketing")
+    ]
+    assert apply_event(state, member("d", team="MARKETING"), RULES) == []
+    assert apply_event(state, member("e"), RULES) == []  # no team given
+
+
+def feature(name: str, at: datetime, gated: bool = True) -> FeatureUsedEvent:
+    return FeatureUsedEvent(id=f"f{next(_ids)}", type="feature_used", account_id="acme", timestamp=at, feature=name, gated=gated)
+
+
+def test_premium_feature_interest_after_n_tries_in_m_days() -> None:
+    rules = Rules(premium_feature_tries=3, premium_feature_window=timedelta(days=7))
+    state = account()
+    assert apply_event(state, feature("sso", T0 - timedelta(days=9)), rules) == []
+    assert apply_event(state, feature("sso", T0 - timedelta(days=2)), rules) == []
+    assert apply_event(state, feature("sso", T0), rules) == []  # the first try fell out of the 7 days
+    assert apply_event(state, feature("reports", T0, gated=False), rules) == []
+    signals = apply_event(state, feature("sso", T0 + timedelta(days=1)), rules)
+    assert [(s.type, s.feature, s.tries, s.period) for s in signals] == [(SignalType.PREMIUM_FEATURE_INTEREST, "sso", 3, "2026-11-01")]
+    assert apply_event(state, feature("sso", T0 + timedelta(days=2)), rules) == []  # once per feature per period
+    assert set(state.features) == {"sso", "reports"}
+
+
+def test_premium_feature_tries_out_of_order_count_within_the_window() -> None:
+    rules = Rules(premium_feature_tries=2, premium_feature_window=timedelta(days=7))
+    state = account()
+    apply_event(state, feature("audit_log", T0 + timedelta(days=3)), rules)
+    assert kinds(apply_event(state, feature("audit_log", T0), rules)) == ["premium_feature_interest"]
+
+
+GROWTH = Rules(growth_rate=0.5, growth_min_previous_week=100)
+MONDAY = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+def test_usage_growth_week_over_week_above_the_rate() -> None:
+    state = account(limits={"api_calls": 10**9})
+    apply_event(state, usage(100, at=MONDAY), GROWTH)
+    next_week = MONDAY + timedelta(days=7)
+    assert apply_event(state, usage(150, at=next_week), GROWTH) == []  # +50 % is not above +50 %
+    signals = apply_event(state, usage(1, at=next_week + timedelta(days=1)), GROWTH)
+    assert [(s.type, s.metric, s.value, s.previous_value, s.growth, s.period) for s in signals] == [
+        (SignalType.USAGE_GROWTH, "api_calls", 151, 100, 0.51, "2026-11-09")
+    ]
+    assert apply_event(state, usage(500, at=next_week + timedelta(days=2)), GROWTH) == []  # once per metric and week
+
+
+def test_usage_growth_needs_a_previous_week_worth_comparing() -> None:
+    state = account(limits={"api_calls": 10**9})
+    apply_event(state, usage(10, at=MONDAY), GROWTH)
+    assert apply_event(state, usage(1000, at=MONDAY + timedelta(days=7)), GROWTH) == []
+
+
+def test_a_late_event_updates_a_past_week_without_a_growth_signal() -> None:
+    state = account(limits={"api_calls": 10**9})
+    apply_event(state, usage(100, at=MONDAY), GROWTH)
+    apply_event(state, usage(10, at=MONDAY + timedelta(days=7)), GROWTH)
+    assert apply_event(state, usage(500, at=MONDAY + timedelta(days=1)), GROWTH) == []
+    assert state.weekly["api_calls"] == {"2026-11-02": 600, "2026-11-09": 10}
+
+
+def test_integrations_are_remembered_once() -> None:
+    state = account()
+    for event_id in ("i1", "i2"):
+        connected = IntegrationConnectedEvent(
+            id=event_id, type="integration_connected", account_id="acme", timestamp=T0, integration="slack"
+        )
+        apply_event(state, connected, RULES)
+    assert state.integrations == ["slack"]

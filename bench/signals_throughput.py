@@ -1,0 +1,276 @@
+"""Signals worker throughput, one worker process, against two baselines measured in the same run.
+
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 .venv/bin/python bench/signals_throughput.py [--events 200000]
+
+Produces N ~100-byte usage events over 5,000 accounts (keyed by account, 4 partitions) plus one
+account update each, then consumes them three times, each from the beginning:
+  (a) a bare aiokafka consume-and-parse loop (orjson), in this process;
+  (b) a naive Faust agent, one event at a time with one table write per event (a worker process);
+  (c) the signals worker itself (`radar serve signals`, a worker process), progress read from /metrics.
+Each rate is counted from the first record processed to the last, so start-up and recovery are not in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services.signals.handlers import partition_of  # noqa: E402
+from shared.kafka import ensure_topics  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from shared.topics import Topics  # noqa: E402
+
+ACCOUNTS = 5_000
+PARTITIONS = 4
+# 200k events over 5,000 accounts is 40 per account: 48 makes each account cross 80 % once (5,000 signals)
+LIMIT = 48
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def event_bytes(index: int) -> tuple[bytes, bytes]:
+    account = f"a{index % ACCOUNTS}"
+    body = {
+        "id": f"e{index}",
+        "type": "usage",
+        "account_id": account,
+        "timestamp": "2026-11-10T12:00:00Z",
+        "metric": "api_calls",
+        "quantity": 1,
+    }
+    return account.encode(), orjson.dumps(body)
+
+
+async def produce_all(bootstrap: str, topics: Topics, count: int, group: int = 1) -> float:
+    """`group` > 1: records carrying that many events each, all of accounts that hash to the record's partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    sizes = 0
+    try:
+        pending = []
+        for index in range(ACCOUNTS):
+            account = f"a{index}"
+            update = {"account_id": account, "name": account, "limits": {"api_calls": LIMIT}, "updated_at": "2026-11-10T00:00:00Z"}
+            pending.append(await producer.send(topics.account_updates, orjson.dumps(update), key=account.encode()))
+        groups: dict[int, list[bytes]] = {partition: [] for partition in range(PARTITIONS)}
+        for index in range(count):
+            key, value = event_bytes(index)
+            sizes += len(value)
+            if group == 1:
+                pending.append(await producer.send(topics.usage_events, value, key=key))
+            else:
+                partition = partition_of(key.decode(), PARTITIONS)
+                groups[partition].append(value)
+                if len(groups[partition]) == group or index == count - 1:
+                    pending.append(
+                        await producer.send(topics.usage_events, b"[" + b",".join(groups[partition]) + b"]", partition=partition)
+                    )
+                    groups[partition] = []
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        for partition, values in groups.items():
+            if values:
+                pending.append(await producer.send(topics.usage_events, b"[" + b",".join(values) + b"]", partition=partition))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sizes / count
+
+
+async def bare_loop(bootstrap: str, topics: Topics, count: int) -> float:
+    """(a) the ceiling: fetch and parse, nothing else."""
+    consumer = AIOKafkaConsumer(
+        topics.usage_events, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    seen, started = 0, 0.0
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for records in batches.values():
+                if not started:
+                    started = time.perf_counter()
+                for record in records:
+                    orjson.loads(record.value)
+                seen += len(records)
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+NAIVE_WORKER = """
+import os, sys, time, faust, orjson
+app = faust.App(os.environ["BENCH_APP_ID"], broker="kafka://" + os.environ["KAFKA_BOOTSTRAP_SERVERS"], store="memory://",
+                topic_partitions=4, web_port=int(os.environ["BENCH_PORT"]), web_host="127.0.0.1", web_bind="127.0.0.1",
+                consumer_auto_offset_reset="earliest", autodiscover=False)
+source = app.topic(os.environ["BENCH_TOPIC"], key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+totals = app.Table("totals", default=float, key_type=str, value_type=float)
+target = int(os.environ["BENCH_COUNT"])
+progress = {"seen": 0, "started": 0.0}
+
+@app.agent(source, concurrency=1)
+async def naive(stream):
+    async for value in stream:
+        event = orjson.loads(value)
+        if not progress["started"]:
+            progress["started"] = time.perf_counter()
+        totals[event["account_id"]] += event["quantity"]
+        progress["seen"] += 1
+        if progress["seen"] == target:
+            print(f"RATE {target / (time.perf_counter() - progress['started']):.1f}", flush=True)
+
+faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()
+"""
+
+
+def run_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(10)
+
+
+def naive_agent(bootstrap: str, topics: Topics, count: int, workdir: Path, timeout: float) -> float:
+    """(b) one event at a time, one table write per event."""
+    script = workdir / "naive_worker.py"
+    script.write_text(NAIVE_WORKER)
+    log = workdir / "naive.log"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "BENCH_APP_ID": f"bench-naive-{uuid.uuid4().hex[:8]}",
+        "BENCH_TOPIC": topics.usage_events,
+        "BENCH_COUNT": str(count),
+        "BENCH_PORT": str(free_port()),
+    }
+    process = run_process([sys.executable, str(script), "worker"], env, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"RATE ([0-9.]+)", log.read_text(errors="replace"))
+            if found:
+                return float(found.group(1))
+            if process.poll() is not None:
+                raise SystemExit(f"naive worker exited:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        raise SystemExit(f"naive worker did not finish within {timeout}s:\n{log.read_text(errors='replace')[-2000:]}")
+    finally:
+        stop(process)
+
+
+def processed(port: int) -> float:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    return sum(float(v) for v in re.findall(r'^radar_signals_records_total\{kind="\w+",outcome="processed"\} ([0-9.e+]+)$', text, re.M))
+
+
+def signals_worker(bootstrap: str, prefix: str, count: int, workdir: Path, timeout: float) -> tuple[float, str]:
+    """(c) the real worker; its processed-records counter is sampled every 20 ms."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "RADAR_TOPIC_PREFIX": prefix,
+        "RADAR_SIGNALS_APP_ID": f"{prefix}signals",
+        "RADAR_SIGNALS_PORT": str(port),
+        "RADAR_LOG_LEVEL": "WARNING",
+        "RADAR_LOG_FORMAT": "json",
+    }
+    log = workdir / "signals.log"
+    process = run_process([sys.executable, "-m", "services.cli", "serve", "signals"], env, log)
+    total = count + ACCOUNTS
+    try:
+        deadline = time.monotonic() + timeout
+        started = first = 0.0
+        while time.monotonic() < deadline:
+            done = processed(port)
+            now = time.perf_counter()
+            if done and not started:
+                started, first = now, done
+            if done >= total:
+                rate = (done - first) / (now - started) if now > started else float("nan")
+                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+                writes = re.search(r"^radar_signals_state_writes_total ([0-9.e+]+)$", metrics, re.M)
+                emitted = sum(float(v) for v in re.findall(r"^radar_signals_emitted_total\{[^}]*\} ([0-9.e+]+)$", metrics, re.M))
+                return rate, f"{int(float(writes.group(1))) if writes else '?'} state writes, {int(emitted)} signals"
+            if process.poll() is not None:
+                raise SystemExit(f"signals worker exited:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.02)
+        raise SystemExit(
+            f"signals worker did not finish within {timeout}s (processed {processed(port):.0f} of {total}):\n"
+            + log.read_text(errors="replace")[-3000:]
+        )
+    finally:
+        stop(process)
+
+
+def make_topics(bootstrap: str) -> tuple[str, Topics]:
+    prefix = f"bench{uuid.uuid4().hex[:8]}-"
+    settings = Settings(kafka_bootstrap_servers=bootstrap, radar_topic_prefix=prefix, radar_partitions=PARTITIONS)
+    asyncio.run(ensure_topics(settings))
+    return prefix, Topics.from_settings(settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--group", type=int, default=25, help="events per record for the signals worker's run (1 = one per record)")
+    parser.add_argument("--single-too", action="store_true", help="also run the signals worker on one event per record")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds each worker may take")
+    options = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS to the broker to measure on")
+    single_prefix, single = make_topics(bootstrap)
+    size = asyncio.run(produce_all(bootstrap, single, options.events))
+    grouped_prefix, grouped = make_topics(bootstrap)
+    asyncio.run(produce_all(bootstrap, grouped, options.events, options.group))
+    print(f"{options.events} events (~{size:.0f} bytes each) over {ACCOUNTS} accounts, {PARTITIONS} partitions, broker {bootstrap}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        bare = asyncio.run(bare_loop(bootstrap, single, options.events))
+        print(f"(a) bare aiokafka consume-and-parse loop (1 event/record):  {bare:>10,.0f} events/s")
+        naive = naive_agent(bootstrap, single, options.events, workdir, options.timeout)
+        print(f"(b) naive Faust agent + table write/event (1 event/record): {naive:>10,.0f} events/s")
+        if options.single_too:
+            rate, detail = signals_worker(bootstrap, single_prefix, options.events, workdir, options.timeout)
+            print(f"(c1) signals worker, 1 event/record:                        {rate:>10,.0f} events/s  ({detail})")
+        rate, detail = signals_worker(bootstrap, grouped_prefix, options.events, workdir, options.timeout)
+        print(f"(c) signals worker, {options.group} events/record:                     {rate:>10,.0f} events/s  ({detail})")
+    print(f"ratios: signals / bare = {rate / bare:.2f} (target >= 0.4); signals / naive = {rate / naive:.1f} (target >= 20)")
+    print(f"target >= 100,000 events/s: {'met' if rate >= 100_000 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

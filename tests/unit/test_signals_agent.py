@@ -1,0 +1,273 @@
+"""The signals agent driven through Faust's test support: every signal and edge case, end to end
+through decode, the batch, the publisher, the table write and the acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from services.signals.handlers import partition_of
+from shared.schemas import SignalType
+
+T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
+DECEMBER = datetime(2026, 12, 3, 9, tzinfo=UTC)
+_ids = iter(range(10**9))
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def account(limits: dict[str, float], domains: list[str] | None = None, at: datetime = T0, account_id: str = "acme") -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "name": account_id.title(),
+        "domains": domains if domains is not None else ["acme.com"],
+        "limits": limits,
+        "updated_at": iso(at),
+    }
+
+
+def usage(quantity: float, at: datetime = T0, metric: str = "api_calls", event_id: str | None = None, account_id: str = "acme") -> dict:
+    return {
+        "id": event_id or f"e{next(_ids)}",
+        "type": "usage",
+        "account_id": account_id,
+        "timestamp": iso(at),
+        "metric": metric,
+        "quantity": quantity,
+    }
+
+
+def user(user_id: str, email: str, team: str | None = None, at: datetime = T0, kind: str = "user_added") -> dict:
+    body: dict[str, Any] = {"id": user_id, "email": email}
+    if team:
+        body["team"] = team
+    return {"id": f"{kind}-{user_id}-{next(_ids)}", "type": kind, "account_id": "acme", "timestamp": iso(at), "user": body}
+
+
+def feature(name: str, at: datetime, gated: bool = True) -> dict:
+    return {"id": f"f{next(_ids)}", "type": "feature_used", "account_id": "acme", "timestamp": iso(at), "feature": name, "gated": gated}
+
+
+def brief(signals) -> list[tuple]:  # type: ignore[no-untyped-def]
+    return [(s.type.value, s.threshold if s.threshold is not None else (s.domain or s.team or s.feature)) for s in signals]
+
+
+async def test_usage_thresholds_fire_once_each_and_state_is_written(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        assert await radar.send_events([usage(79)]) == []
+        first = await radar.send_events([usage(1, event_id="crossing")])
+        assert brief(first) == [("usage_threshold_crossed", 0.8)]
+        signal = first[0]
+        assert (signal.account_id, signal.metric, signal.value, signal.limit, signal.utilization) == ("acme", "api_calls", 80, 100, 0.8)
+        assert (signal.period, signal.event_id, signal.event_timestamp) == ("2026-11-01", "crossing", T0)
+        assert await radar.send_events([usage(5)]) == []
+        assert brief(await radar.send_events([usage(5)])) == [("usage_threshold_crossed", 0.9)]
+        assert brief(await radar.send_events([usage(5)])) == [("usage_threshold_crossed", 0.95)]
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 95
+        assert radar.state("acme")["usage"]["api_calls"]["fired"] == [0.8, 0.9, 0.95]
+
+
+async def test_one_event_crossing_several_thresholds_emits_the_highest(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        assert brief(await radar.send_events([usage(97)])) == [("usage_threshold_crossed", 0.95)]
+        assert await radar.send_events([usage(50)]) == []
+
+
+async def test_a_batch_of_many_events_emits_each_crossing_once(signals_harness) -> None:
+    async with signals_harness(batch_wait_seconds=0.2) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        batch = [usage(10) for _ in range(10)]
+        signals = await radar.send_events(batch)
+        assert brief(signals) == [("usage_threshold_crossed", t) for t in (0.8, 0.9, 0.95)]
+        assert [s.event_id for s in signals] == [event["id"] for event in batch[7:10]]
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 100
+
+
+async def test_duplicate_event_ids_are_dropped(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        await radar.send_events([usage(50, event_id="same")])
+        assert await radar.send_events([usage(50, event_id="same"), usage(50, event_id="same")]) == []
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 50
+
+
+async def test_period_roll_over_re_arms_and_sustained_high_follows(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        assert brief(await radar.send_events([usage(85)])) == [("usage_threshold_crossed", 0.8)]
+        assert await radar.send_events([usage(10, at=DECEMBER)]) == []
+        december = await radar.send_events([usage(72, at=DECEMBER)])
+        assert brief(december) == [("usage_threshold_crossed", 0.8), ("usage_sustained_high", 0.8)]
+        assert {s.period for s in december} == {"2026-12-01"}
+        assert december[1].previous_value == 85
+
+
+async def test_billing_anchor_decides_the_period(signals_harness) -> None:
+    async with signals_harness() as radar:
+        anchored = {**account({"api_calls": 100}), "billing_anchor": "2025-03-15"}
+        await radar.send_accounts([anchored])
+        await radar.send_events([usage(85, at=datetime(2026, 11, 14, tzinfo=UTC))])
+        signals = await radar.send_events([usage(85, at=datetime(2026, 11, 15, tzinfo=UTC))])
+        assert [(s.type.value, s.period) for s in signals] == [
+            ("usage_threshold_crossed", "2026-11-15"),
+            ("usage_sustained_high", "2026-11-15"),
+        ]
+
+
+async def test_raising_a_limit_re_arms_and_lowering_it_emits(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        await radar.send_events([usage(85)])
+        assert await radar.send_accounts([account({"api_calls": 200})]) == []
+        assert brief(await radar.send_events([usage(75)])) == [("usage_threshold_crossed", 0.8)]
+        lowered = await radar.send_accounts([account({"api_calls": 165})])
+        assert brief(lowered) == [("usage_threshold_crossed", 0.95)]
+        assert lowered[0].event_id.startswith("account-update:")
+
+
+async def test_out_of_order_events_land_in_their_period(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        await radar.send_events([usage(40, at=T0 + timedelta(days=5))])
+        assert brief(await radar.send_events([usage(45, at=T0 - timedelta(days=5))])) == [("usage_threshold_crossed", 0.8)]
+
+
+async def test_a_late_event_updates_history_and_fires_nothing_stale(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100, "seats": 10})])
+        await radar.send_events([usage(70), usage(1, at=DECEMBER)])
+        late = [usage(25), user("u1", "ann@acme.com", team="Sales"), user("u2", "bo@acme.com", team="Ops"), feature("sso", T0)]
+        assert await radar.send_events(late) == []
+        state = radar.state("acme")
+        assert state["history"]["2026-11-01"]["api_calls"]["used"] == 95
+        assert state["seen_domains"] == ["acme.com"] and state["teams"] == ["sales", "ops"]
+        # the corrected November (95 %) counts for December's sustained-high
+        assert brief(await radar.send_events([usage(80, at=DECEMBER)])) == [
+            ("usage_threshold_crossed", 0.8),
+            ("usage_sustained_high", 0.8),
+        ]
+
+
+async def test_seats_count_against_the_seat_limit(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"seats": 5}, domains=[])])
+        for index in range(3):
+            assert await radar.send_events([user(f"u{index}", f"u{index}@gmail.com")]) == []
+        assert brief(await radar.send_events([user("u3", "u3@gmail.com")])) == [("seat_threshold_crossed", 0.8)]
+        await radar.send_events([user("u0", "u0@gmail.com", kind="user_removed")])
+        assert radar.state("acme")["usage"]["seats"]["used"] == 3
+        assert await radar.send_events([user("u4", "u4@gmail.com")]) == []  # back to 80 %: already spent
+        signals = await radar.send_events([user("u5", "u5@gmail.com")])
+        assert [(s.type, s.threshold, s.value, s.limit) for s in signals] == [(SignalType.SEAT_THRESHOLD_CROSSED, 0.95, 5, 5)]
+
+
+async def test_new_domain_users_and_free_mail_never_counts(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({}, domains=["acme.com"])])
+        personal = [user("a", "a@gmail.com"), user("b", "b@outlook.com"), user("c", "c@mailinator.com"), user("d", "d@other.io")]
+        assert await radar.send_events(personal) == []
+        first = await radar.send_events([user("e", "eve@acme.com"), user("f", "fay@acme.com"), user("g", "gus@eu.acme.com")])
+        assert brief(first) == [("new_domain_user", "acme.com"), ("new_domain_user", "eu.acme.com")]
+        assert first[0].user.email == "eve@acme.com"
+
+
+async def test_new_team_adoption(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({}, domains=[])])
+        assert await radar.send_events([user("a", "a@gmail.com", team="Engineering")]) == []
+        signals = await radar.send_events([user("b", "b@gmail.com", team="Finance"), user("c", "c@gmail.com", team="finance")])
+        assert brief(signals) == [("new_team_adoption", "Finance")]
+
+
+async def test_premium_feature_interest(signals_harness) -> None:
+    async with signals_harness(premium_feature_tries=3, premium_feature_window_days=7) as radar:
+        await radar.send_accounts([account({})])
+        tries = [feature("sso", T0 - timedelta(days=8)), feature("sso", T0 - timedelta(days=1)), feature("dashboards", T0, gated=False)]
+        assert await radar.send_events(tries) == []
+        signals = await radar.send_events([feature("sso", T0)])
+        assert brief(signals) == []  # the first try fell out of the 7 days
+        signals = await radar.send_events([feature("sso", T0 + timedelta(hours=1))])
+        assert [(s.type.value, s.feature, s.tries) for s in signals] == [("premium_feature_interest", "sso", 3)]
+
+
+async def test_usage_growth_week_over_week(signals_harness) -> None:
+    async with signals_harness(growth_rate=0.2, growth_min_previous_week=100) as radar:
+        await radar.send_accounts([account({})])
+        monday = datetime(2026, 11, 2, 10, tzinfo=UTC)
+        await radar.send_events([usage(100, at=monday)])
+        assert await radar.send_events([usage(120, at=monday + timedelta(days=7))]) == []
+        signals = await radar.send_events([usage(5, at=monday + timedelta(days=8))])
+        assert [(s.type.value, s.value, s.previous_value, s.growth) for s in signals] == [("usage_growth", 125, 100, 0.25)]
+
+
+async def test_bad_records_are_rejected_without_stopping_the_agent(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        bad = [b"not json", {"id": "x", "type": "usage", "account_id": "acme"}, {**usage(1), "quantity": -5}]
+        assert await radar.send_events(bad) == []
+        assert await radar.send_events([usage(10, account_id="acme")], key=b"other") == []  # key is not the account
+        assert brief(await radar.send_events([usage(90)])) == [("usage_threshold_crossed", 0.9)]
+
+
+async def test_each_account_is_written_to_its_own_partition_changelog(signals_harness) -> None:
+    async with signals_harness(batch_wait_seconds=0.2) as radar:
+        # one batch mixing partitions: the current event is a3's (partition 3) when the batch is written
+        await radar.put(radar.topics.usage_events, [usage(1, account_id="a1")], partition=1)
+        await radar.put(radar.topics.usage_events, [usage(9, account_id="a2"), usage(2, account_id="a2")], partition=2)
+        await radar.put(radar.topics.usage_events, [usage(3, account_id="a3")], partition=3)
+        await radar.settled()
+        changelog = radar.worker.table.changelog_topic.get_topic_name()
+        written = sorted((topic, orjson.loads(key), partition) for topic, key, _, partition in radar.changelog)
+        assert written == [(changelog, "a1", 1), (changelog, "a2", 2), (changelog, "a3", 3)]  # once per account, own partition
+        assert orjson.loads(radar.changelog[-1][2])["account_id"] in {"a1", "a2", "a3"}
+        assert radar.state("a2")["usage"]["api_calls"]["used"] == 11
+
+
+async def test_no_state_is_written_and_nothing_acknowledged_when_signals_cannot_be_delivered(signals_harness) -> None:
+    failing = True
+
+    async def publish(signals) -> None:  # type: ignore[no-untyped-def]
+        if failing:
+            raise ConnectionError("broker gone")
+
+    async with signals_harness(publish=publish) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        await radar.put(radar.topics.usage_events, [usage(85)])
+        with pytest.raises(AssertionError, match=r"offsets \[1\] were not acknowledged"):
+            await radar.settled(timeout=1)
+        # the crossing was never delivered: its state is not written, its event stays uncommitted (replayed)
+        assert radar.state("acme")["usage"] == {}
+        assert radar.worker.pending == [] and radar.worker.states.dirty == {}
+
+
+async def test_a_record_may_carry_many_events_of_its_partition(signals_harness) -> None:
+    async with signals_harness() as radar:
+        home = partition_of("acme", 4)
+        assert partition_of("globex", 4) != home
+        await radar.send_accounts([account({"api_calls": 100}), account({"api_calls": 10}, account_id="initech")])
+        neighbour = partition_of("initech", 4)
+        grouped = orjson.dumps([usage(30), usage(30), usage(25, event_id="third"), usage(10)])
+        signals = await radar.send_events([grouped], partition=home)
+        assert [(s.threshold, s.event_id) for s in signals] == [(0.8, "third"), (0.95, signals[1].event_id)]
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 95
+        # several accounts in one record, as a producer grouping by partition sends them
+        mixed = orjson.dumps([usage(9, account_id="initech"), usage(1, account_id="umbrella")])
+        assert [(s.account_id, s.threshold) for s in await radar.send_events([mixed], partition=neighbour)] == [("initech", 0.9)]
+        assert radar.state("umbrella")["usage"]["api_calls"]["used"] == 1
+
+
+async def test_bad_and_misplaced_events_in_a_grouped_record_are_rejected_alone(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        bad = {"id": "bad", "type": "usage", "account_id": "acme"}
+        grouped = orjson.dumps([usage(40), bad, usage(45, account_id="globex"), usage(41)])
+        assert brief(await radar.send_events([grouped], partition=partition_of("acme", 4))) == [("usage_threshold_crossed", 0.8)]
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 81
+        assert radar.state("globex") is None  # it belongs to another partition: another worker's account
