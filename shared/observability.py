@@ -60,6 +60,20 @@ def trace_id_from(headers: dict[str, str] | object) -> str:
     return uuid.uuid4().hex
 
 
+# aiokafka logs these at ERROR although it retries them itself: a new consumer group's coordinator is not
+# there yet, or moves. They are not failures of ours, and an SRE must not be paged for them.
+RETRIED_BY_AIOKAFKA = ("GroupCoordinatorNotAvailableError", "NotCoordinatorForGroupError", "CoordinatorLoadInProgressError")
+
+
+class DemoteRetriedKafkaErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.name.startswith("aiokafka"):
+            message = record.getMessage()
+            if any(name in message for name in RETRIED_BY_AIOKAFKA):
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(service: str, settings: Settings) -> None:
     """One JSON line per event (console rendering on a terminal), stdlib and library logs included."""
     fmt = settings.radar_log_format
@@ -81,6 +95,7 @@ def configure_logging(service: str, settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(DemoteRetriedKafkaErrors())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared_processors,

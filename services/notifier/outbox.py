@@ -131,8 +131,21 @@ class Outbox:
                 )
         return [DueDelivery(d.id, d.channel, d.attempts, Alert.model_validate(a.payload)) for d, a in rows]
 
-    async def mark_sent(self, delivery_id: int) -> None:
-        await self._update(delivery_id, status="sent", delivered_at=utcnow(), attempts=Delivery.attempts + 1, last_error=None)
+    async def mark_sent(self, delivery_id: int) -> bool:
+        """True when this is the alert's first delivery to any channel: the moment its end-to-end latency ends."""
+        async with self._sessions.begin() as session:
+            alert_id = await session.scalar(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                .values(status="sent", delivered_at=utcnow(), attempts=Delivery.attempts + 1, last_error=None)
+                .returning(Delivery.alert_id)
+            )
+            if alert_id is None:
+                return False
+            sent = await session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.alert_id == alert_id, Delivery.status == "sent")
+            )
+        return sent == 1
 
     async def mark_retry(self, delivery_id: int, delay_s: float, error: str) -> None:
         await self._update(

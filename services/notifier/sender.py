@@ -18,6 +18,7 @@ from services.notifier.channels import Channel, PermanentDelivery, RetryableDeli
 from services.notifier.domain import quiet_until, retry_delay
 from services.notifier.outbox import DueDelivery, Outbox
 from shared.config import NotifierConfig
+from shared.observability import observe_end_to_end
 from shared.schemas import utcnow
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ class Sender:
         except PermanentDelivery as exc:
             await self._give_up(due, str(exc))
             return
-        await self._outbox.mark_sent(due.delivery_id)
+        if await self._outbox.mark_sent(due.delivery_id):
+            observe_end_to_end(due.alert.signal.event_timestamp)
         DELIVERIES.labels(due.channel, "sent").inc()
         log.info(
             "alert delivered",

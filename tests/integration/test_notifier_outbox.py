@@ -43,11 +43,24 @@ async def test_claims_keep_each_accounts_order_and_survive_redelivery(engine_url
         assert [d.alert.alert_id for d in claimed] == [first.alert_id, other.alert_id]
         assert await outbox.claim() == [], "claimed deliveries are not handed out again"
         await outbox.mark_retry(claimed[0].delivery_id, 0, "503")
-        await outbox.mark_sent(claimed[1].delivery_id)
+        assert await outbox.mark_sent(claimed[1].delivery_id) is True, "beta's first delivery ends its end-to-end latency"
+        assert await outbox.mark_sent(claimed[1].delivery_id) is False, "a delivery is marked sent once"
         again = await outbox.claim()
         assert [d.alert.alert_id for d in again] == [first.alert_id] and again[0].attempts == 1
-        await outbox.mark_sent(again[0].delivery_id)
+        assert await outbox.mark_sent(again[0].delivery_id) is True
         assert [d.alert.alert_id for d in await outbox.claim()] == [second.alert_id]
+    finally:
+        await engine.dispose()
+
+
+async def test_only_an_alerts_first_delivery_ends_its_end_to_end_latency(engine_url: str) -> None:
+    engine = create_engine(engine_url)
+    try:
+        outbox = Outbox(sessionmaker(engine))
+        await outbox.store(alert("acme", 1), ["webhook", "slack:default"])
+        claimed = await outbox.claim()
+        assert sorted(d.channel for d in claimed) == ["slack:default", "webhook"]
+        assert [await outbox.mark_sent(d.delivery_id) for d in claimed] == [True, False]
     finally:
         await engine.dispose()
 

@@ -129,7 +129,11 @@ async def test_killed_mid_stream_the_written_state_covers_every_committed_event(
         return response.json()["usage"]["api_calls"]["used"] if response.status_code == 200 else -1.0
 
     # every account's usage reaches exactly the total produced, and stays there (no double counting)
-    await await_for(lambda: asyncio.to_thread(lambda: all(used(a) == per_account for a in accounts)), 180, "exact totals")
+    try:
+        await await_for(lambda: asyncio.to_thread(lambda: all(used(a) == per_account for a in accounts)), 180, "exact totals")
+    except AssertionError as exc:
+        recovered = {a: used(a) for a in accounts}
+        raise AssertionError(f"{exc}: recovered usage {recovered}, expected {per_account} each") from None
     assert {a: used(a) for a in accounts} == dict.fromkeys(accounts, float(per_account))
 
 

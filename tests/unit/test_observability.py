@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
 
-from shared.observability import observe_end_to_end, trace_id_from
+from shared.observability import DemoteRetriedKafkaErrors, observe_end_to_end, trace_id_from
 
 
 def observed(suffix: str, **labels: str) -> float:
@@ -51,3 +52,16 @@ def test_with_a_multiprocess_dir_metrics_add_up_across_worker_processes(tmp_path
     reader = "from shared.observability import metrics_exposition; print(metrics_exposition().decode())"
     exposition = subprocess.run([sys.executable, "-c", reader], env=env, check=True, timeout=60, capture_output=True, text=True).stdout
     assert 'radar_unit_mp_total{k="a"} 5.0' in exposition
+
+
+def test_errors_aiokafka_retries_itself_are_logged_as_warnings_and_others_stay_errors() -> None:
+    def level(logger: str, message: str) -> str:
+        record = logging.LogRecord(logger, logging.ERROR, __file__, 1, message, None, None)
+        assert DemoteRetriedKafkaErrors().filter(record) is True, "nothing is dropped"
+        return record.levelname
+
+    assert level(
+        "aiokafka.consumer.group_coordinator", "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError"
+    ) == ("WARNING")
+    assert level("aiokafka.consumer.group_coordinator", "Unexpected error in heartbeat routine") == "ERROR"
+    assert level("services.notifier", "GroupCoordinatorNotAvailableError mentioned by us") == "ERROR"
