@@ -35,8 +35,8 @@ RADAR_TOOLS_BIN=$(deploy/tools.sh)
 export RADAR_TOOLS_BIN
 
 step "lint"
-.venv/bin/ruff check services shared tests
-.venv/bin/ruff format --check --quiet services shared tests
+.venv/bin/ruff check services shared tests bench
+.venv/bin/ruff format --check --quiet services shared tests bench
 
 step "tests"
 set +e

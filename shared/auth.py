@@ -1,14 +1,24 @@
-"""API keys: generated once, shown once, stored as a hash; looked up by every HTTP service."""
+"""API keys: generated once, shown once, stored as a hash; looked up by every HTTP service.
+
+Every request looks its key up in the database (one unique-index lookup): no process caches a key, so
+`radar keys revoke` takes effect at the next request in every process. A key with a rate limit is throttled
+with GCRA on a single column all processes advance atomically, so the limit holds however many ingest
+processes share the traffic.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import math
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
-from sqlalchemy import select, update
+from sqlalchemy import Float, bindparam, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import ApiKey
@@ -16,6 +26,7 @@ from shared.schemas import utcnow
 
 KEY_PREFIX = "rdr_"
 ALL_SCOPES = ("events", "accounts", "read")
+RATE_WINDOW_S = 60.0  # rate limits are per minute; a key may use a whole minute's allowance in one burst
 
 
 @dataclass(frozen=True)
@@ -39,20 +50,37 @@ class Principal:
     key_id: int
     name: str
     scopes: frozenset[str]
+    rate_limit_per_minute: int | None = None
+
+
+def gcra_retry_after(tat: float | None, now: float, per_minute: int) -> float:
+    """Seconds until a key at theoretical arrival time `tat` may send again (0 = now); pure, for tests and the 429."""
+    interval = RATE_WINDOW_S / per_minute
+    start = max(tat or now, now)
+    return max(0.0, start + interval - now - RATE_WINDOW_S)
 
 
 class KeyStore:
-    """Caches hits briefly so a busy ingest does not query the database on every request."""
+    _LOOKUP = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.rate_limit_per_minute).where(
+        ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
+    )
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl_s: float = 5.0) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._ttl = cache_ttl_s
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._engine = sessions.kw["bind"]
 
-    async def create(self, name: str, scopes: list[str] | None = None) -> NewKey:
+    async def create(self, name: str, scopes: list[str] | None = None, rate_limit_per_minute: int | None = None) -> NewKey:
         key = generate_key()
         async with self._sessions.begin() as session:
-            session.add(ApiKey(name=name, key_hash=key.key_hash, key_prefix=key.display_prefix, scopes=list(scopes or ALL_SCOPES)))
+            session.add(
+                ApiKey(
+                    name=name,
+                    key_hash=key.key_hash,
+                    key_prefix=key.display_prefix,
+                    scopes=list(scopes or ALL_SCOPES),
+                    rate_limit_per_minute=rate_limit_per_minute or None,
+                )
+            )
         return key
 
     async def list(self) -> list[ApiKey]:
@@ -67,42 +95,85 @@ class KeyStore:
                 .where(ApiKey.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        self._cache.clear()
         return result.rowcount or 0
 
     async def authenticate(self, plaintext: str) -> Principal | None:
+        """One indexed lookup on a plain connection (no ORM session): the per-request price of instant revocation."""
         digest = hash_key(plaintext)
-        cached = self._cache.get(digest)
-        now = time.monotonic()
-        if cached and now - cached[0] < self._ttl:
-            return cached[1]
-        async with self._sessions() as session:
-            row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(self._LOOKUP, {"digest": digest})).first()
         if row is None:
-            self._cache.pop(digest, None)
             return None
-        principal = Principal(row.id, row.name, frozenset(row.scopes))
-        self._cache[digest] = (now, principal)
-        return principal
+        return Principal(row.id, row.name, frozenset(row.scopes or ()), row.rate_limit_per_minute)
+
+    async def throttle(self, principal: Principal) -> float:
+        """Take one request from the key's allowance; 0 when allowed, else the seconds to wait."""
+        per_minute = principal.rate_limit_per_minute
+        if not per_minute:
+            return 0.0
+        now = time.time()
+        interval = RATE_WINDOW_S / per_minute
+        start = case((ApiKey.rate_tat > literal(now, Float), ApiKey.rate_tat), else_=literal(now, Float))
+        async with self._sessions.begin() as session:
+            taken = await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == principal.key_id, start + interval - now <= RATE_WINDOW_S)
+                .values(rate_tat=start + interval)
+                .returning(ApiKey.id)
+            )
+            if taken.first() is not None:
+                return 0.0
+            tat = await session.scalar(select(ApiKey.rate_tat).where(ApiKey.id == principal.key_id))
+        return max(gcra_retry_after(tat, now, per_minute), 0.001)
+
+
+def credentials(request: Request, allow_basic: bool = False) -> str | None:
+    """`Authorization: Bearer <key>`; with `allow_basic`, also Segment's Basic auth (the key as user name)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if not token:
+        return None
+    if scheme.lower() == "bearer":
+        return token
+    if allow_basic and scheme.lower() == "basic":
+        try:
+            user, _, _password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user or None
+    return None
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return credentials(request)
 
 
-def unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="radar"'})
+def unauthorized(detail: str, allow_basic: bool = False) -> HTTPException:
+    challenge = 'Bearer realm="radar", Basic realm="radar"' if allow_basic else 'Bearer realm="radar"'
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": challenge})
 
 
-async def require_scope(request: Request, keys: KeyStore, scope: str) -> Principal:
-    token = bearer_token(request)
+async def require_scope(
+    request: Request, keys: KeyStore, scope: str | Iterable[str], *, allow_basic: bool = False, token: str | None = None
+) -> Principal:
+    """401 without a valid key, 403 without one of the scopes, 429 (with Retry-After) past the key's rate limit."""
+    wanted = (scope,) if isinstance(scope, str) else tuple(scope)
+    token = token or credentials(request, allow_basic)
     if token is None:
-        raise unauthorized("missing 'Authorization: Bearer <key>' header")
+        how = "'Authorization: Bearer <key>' (or Basic auth with the key as user name)" if allow_basic else "'Authorization: Bearer <key>'"
+        raise unauthorized(f"missing {how} header", allow_basic)
     principal = await keys.authenticate(token)
     if principal is None:
-        raise unauthorized("unknown or revoked API key")
-    if scope not in principal.scopes:
-        raise HTTPException(status_code=403, detail=f"this key lacks the '{scope}' scope")
+        raise unauthorized("unknown or revoked API key", allow_basic)
+    if not principal.scopes.intersection(wanted):
+        needed = " or ".join(f"'{name}'" for name in wanted)
+        raise HTTPException(status_code=403, detail=f"this key lacks the {needed} scope")
+    wait_s = await keys.throttle(principal)
+    if wait_s > 0:
+        raise HTTPException(
+            status_code=429,
+            detail=f"key '{principal.name}' is over its limit of {principal.rate_limit_per_minute} requests a minute",
+            headers={"Retry-After": str(math.ceil(wait_s))},
+        )
     return principal

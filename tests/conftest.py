@@ -300,12 +300,12 @@ def slack_factory() -> Iterator[Callable[[], SlackReceiver]]:
 
 
 @pytest.fixture
-def api_key_factory() -> Callable[[str], str]:
-    """Creates a key through the real CLI (`radar keys create`), as an operator would."""
+def api_key_factory() -> Callable[..., str]:
+    """Creates a key through the real CLI (`radar keys create`), as an operator would; `options` are its flags."""
 
-    def make(database_url: str, name: str = "test") -> str:
+    def make(database_url: str, name: str = "test", options: tuple[str, ...] = ()) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "services.cli", "keys", "create", name],
+            [sys.executable, "-m", "services.cli", "keys", "create", name, *options],
             env={**os.environ, "DATABASE_URL": database_url},
             capture_output=True,
             text=True,

@@ -1,37 +1,52 @@
-"""Wires ingest's adapters from settings; the only place that knows how they are built."""
+"""Wires ingest's adapters from settings and config; the only place that knows how they are built."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.adapters import DedupeStore, KafkaPublisher
+from services.ingest.adapters import DeclarationStore, DedupeStore, KafkaPublisher
 from services.ingest.service import IngestService
 from shared.auth import KeyStore
+from shared.config import IngestConfig, RadarConfig
 from shared.consumer_loop import start_with_retry
 from shared.db import create_engine, database_ready, sessionmaker
 from shared.kafka import make_producer
 from shared.settings import Settings
 from shared.topics import Topics
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class IngestRuntime:
     settings: Settings
+    config: IngestConfig
     engine: AsyncEngine
     producer: AIOKafkaProducer
     keys: KeyStore
+    dedupe: DedupeStore
     service: IngestService
     started: bool = field(default=False)
+    _pruner: asyncio.Task[None] | None = field(default=None)
 
     async def start(self) -> None:
         await start_with_retry(self.producer.start, "kafka producer")
         self.started = True
+        self._pruner = asyncio.create_task(self._prune_forever(), name="ingest-dedupe-pruner")
 
     async def stop(self) -> None:
         """Graceful: in-flight produces are flushed before the producer closes."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         if self.started:
             await self.producer.stop()
         await self.engine.dispose()
@@ -39,14 +54,29 @@ class IngestRuntime:
     async def readiness(self) -> dict[str, bool]:
         return {"kafka": self.started, "database": await database_ready(self.engine)}
 
+    async def _prune_forever(self) -> None:
+        """Every process prunes; deletes of the same old rows by several processes are harmless."""
+        while True:
+            try:
+                removed = await self.dedupe.prune()
+                if removed:
+                    log.info("pruned %d event ids older than %s", removed, self.dedupe.window)
+            except Exception:
+                log.exception("pruning the dedupe record failed; retrying later")
+            await asyncio.sleep(self.config.dedupe_prune_every_seconds)
 
-def build(settings: Settings) -> IngestRuntime:
-    engine = create_engine(settings.database_url)
+
+def build(settings: Settings, config: RadarConfig | None = None) -> IngestRuntime:
+    ingest = (config or RadarConfig()).ingest
+    engine = create_engine(settings.database_url, pre_ping=False)  # a dropped connection answers 503 (api.py)
     sessions = sessionmaker(engine)
     producer = make_producer(settings)
+    dedupe = DedupeStore(engine, timedelta(days=ingest.dedupe_window_days))
     service = IngestService(
         publisher=KafkaPublisher(producer, settings.radar_produce_timeout_s),
-        dedupe=DedupeStore(sessions),
+        dedupe=dedupe,
+        declarations=DeclarationStore(sessions),
         topics=Topics.from_settings(settings),
+        max_inflight=ingest.max_inflight_requests,
     )
-    return IngestRuntime(settings, engine, producer, KeyStore(sessions), service)
+    return IngestRuntime(settings, ingest, engine, producer, KeyStore(sessions), dedupe, service)

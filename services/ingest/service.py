@@ -1,31 +1,119 @@
-"""Ingest's service layer: what happens to an accepted batch or account, independent of HTTP."""
+"""Ingest's service layer: what happens to an accepted request, independent of HTTP.
+
+Order everywhere: dedupe check (one query), produce and wait for every ack, then record ids and declarations.
+A crash between the ack and the record may repeat an event on Kafka (signals drops repeated ids), never lose one.
+Two processes receiving the same new id at the same instant may both produce it, for the same reason.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
-from services.ingest.adapters import DedupeStore, KafkaPublisher
-from services.ingest.domain import split_new
-from shared.schemas import AccountUpdate, AccountUpsert, Event, IngestResult, utcnow
+from services.ingest.adapters import BrokerUnavailable, DeclarationStore, DedupeStore, KafkaPublisher
+from services.ingest.domain import ParsedEvents, fresh_positions, serialize
+from services.ingest.sources import Translation, merge_account
+from shared.schemas import (
+    AccountUpdate,
+    AccountUpsert,
+    IngestResult,
+    PlanUpdate,
+    PlanUpsert,
+    SegmentResult,
+    SourceIngestResult,
+    utcnow,
+)
 from shared.topics import Topics
+
+ACCOUNT = "account"
+PLAN = "plan"
 
 
 @dataclass
 class IngestService:
     publisher: KafkaPublisher
     dedupe: DedupeStore
+    declarations: DeclarationStore
     topics: Topics
+    max_inflight: int = 512
+    _inflight: int = field(default=0, init=False)
 
-    async def accept_events(self, events: list[Event]) -> IngestResult:
-        """Produce first, record ids after the ack: a crash in between may repeat an event, never lose one."""
-        already = await self.dedupe.seen(event.id for event in events)
-        fresh, duplicates = split_new(events, already)
-        records = [(event.account_id.encode(), event.model_dump_json().encode()) for event in fresh]
-        await self.publisher.publish(self.topics.usage_events, records)
-        await self.dedupe.record(fresh)
-        return IngestResult(accepted=len(fresh), duplicates=duplicates)
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Bounded waiting on Kafka: past `max_inflight` requests a process answers 503 at once instead of queueing."""
+        if self._inflight >= self.max_inflight:
+            raise BrokerUnavailable(f"ingest has {self._inflight} requests waiting on Kafka already")
+        self._inflight += 1
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+
+    async def accept_events(self, parsed: ParsedEvents) -> IngestResult:
+        events = parsed.events
+        async with self._slot():
+            ids = [event.id for event in events]
+            fresh = fresh_positions(ids, await self.dedupe.seen(ids))
+            await self.publisher.publish(self.topics.usage_events, [(events[i].account_id.encode(), parsed.payloads[i]) for i in fresh])
+            await self.dedupe.record([(events[i].id, events[i].account_id) for i in fresh])
+        return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+    async def accept_translation(self, translation: Translation) -> SourceIngestResult:
+        """Segment or CloudEvents: events to usage-events, group calls merged into the account, to account-updates."""
+        events, patches = translation.events, translation.accounts
+        async with self._slot():
+            ids = [event.id for event in events] + [patch.message_id for patch in patches]
+            fresh = set(fresh_positions(ids, await self.dedupe.seen(ids)))
+            new_events = [events[i] for i in range(len(events)) if i in fresh]
+            new_patches = [patch for offset, patch in enumerate(patches) if len(events) + offset in fresh]
+            payloads = serialize(new_events, [translation.positions[i] for i in range(len(events)) if i in fresh])
+
+            known = await self.declarations.get_many(ACCOUNT, (patch.account_id for patch in new_patches))
+            now = utcnow()
+            updates: dict[str, AccountUpdate] = {}
+            for patch in new_patches:
+                merged = merge_account(known.get(patch.account_id), patch)
+                update = AccountUpdate(account_id=patch.account_id, updated_at=now, **merged.model_dump())
+                updates[patch.account_id] = update
+                known[patch.account_id] = update.model_dump(mode="json")
+
+            await asyncio.gather(
+                self.publisher.publish(
+                    self.topics.usage_events, [(e.account_id.encode(), p) for e, p in zip(new_events, payloads, strict=True)]
+                ),
+                self.publisher.publish(
+                    self.topics.account_updates, [(a.encode(), u.model_dump_json().encode()) for a, u in updates.items()]
+                ),
+            )
+            await self.declarations.put(ACCOUNT, [(a, u.model_dump(mode="json"), u.updated_at) for a, u in updates.items()])
+            await self.dedupe.record([(e.id, e.account_id) for e in new_events] + [(p.message_id, p.account_id) for p in new_patches])
+        accepted = len(new_events) + len(new_patches)
+        return SourceIngestResult(accepted=accepted, duplicates=len(ids) - accepted, ignored=translation.ignored)
+
+    async def accept_segment(self, translation: Translation) -> SegmentResult:
+        result = await self.accept_translation(translation)
+        return SegmentResult(**result.model_dump())
 
     async def upsert_account(self, account_id: str, body: AccountUpsert) -> AccountUpdate:
         update = AccountUpdate(account_id=account_id, updated_at=utcnow(), **body.model_dump())
-        await self.publisher.publish(self.topics.account_updates, [(account_id.encode(), update.model_dump_json().encode())])
+        async with self._slot():
+            await self.publisher.publish(self.topics.account_updates, [(account_id.encode(), update.model_dump_json().encode())])
+            await self.declarations.put(ACCOUNT, [(account_id, update.model_dump(mode="json"), update.updated_at)])
         return update
+
+    async def upsert_plan(self, plan_id: str, body: PlanUpsert) -> PlanUpdate:
+        update = PlanUpdate(plan_id=plan_id, updated_at=utcnow(), **body.model_dump())
+        async with self._slot():
+            await self.publisher.publish(self.topics.plan_updates, [(plan_id.encode(), update.model_dump_json().encode())])
+            await self.declarations.put(PLAN, [(plan_id, update.model_dump(mode="json"), update.updated_at)])
+        return update
+
+    async def account(self, account_id: str) -> AccountUpdate | None:
+        stored = await self.declarations.get(ACCOUNT, account_id)
+        return AccountUpdate.model_validate(stored) if stored else None
+
+    async def plan(self, plan_id: str) -> PlanUpdate | None:
+        stored = await self.declarations.get(PLAN, plan_id)
+        return PlanUpdate.model_validate(stored) if stored else None

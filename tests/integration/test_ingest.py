@@ -97,3 +97,49 @@ async def test_ops_endpoints(stack_factory, database_url, service_factory) -> No
         assert ready == {"ready": True, "checks": {"kafka": True, "database": True}}
         metrics = (await client.get("/metrics")).text
         assert "radar_ingest_requests_total" in metrics
+
+
+async def test_plans_go_to_their_compacted_topic_and_declarations_read_back(
+    stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap
+) -> None:
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    reader_key = api_key_factory(database_url, "reader", ("--scope", "read"))
+    service_factory("ingest", stack)
+    plan = {"limits": {"api_calls": 10000, "seats": 25}, "price": 12000, "next_plan": "scale"}
+    async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}) as client:
+        assert (await client.get("/v1/plans/growth")).status_code == 404
+        put = await client.put("/v1/plans/growth", json=plan)
+        assert put.status_code == 200 and put.json()["plan_id"] == "growth"
+        assert (await client.put("/v1/plans/growth", json={**plan, "price": -1})).status_code == 422
+        await client.put("/v1/accounts/acme", json={"name": "Acme", "plan": "growth", "limits": {"seats": 30}})
+        read = httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {reader_key}"})
+        async with read:
+            got_plan = (await read.get("/v1/plans/growth")).json()
+            got_account = (await read.get("/v1/accounts/acme")).json()
+            assert (await read.put("/v1/plans/growth", json=plan)).status_code == 403
+    assert (got_plan["limits"], got_plan["price"], got_plan["next_plan"]) == ({"api_calls": 10000, "seats": 25}, 12000, "scale")
+    assert (got_account["name"], got_account["plan"], got_account["limits"]) == ("Acme", "growth", {"seats": 30})
+    async with TopicReader(kafka_bootstrap, stack.topics.plan_updates) as reader:
+        (record,) = await reader.wait_count(1, 30, "plan update")
+    assert record.key == b"growth" and orjson.loads(record.value)["limits"] == {"api_calls": 10000, "seats": 25}
+
+
+async def test_wrong_content_types_and_oversized_requests_are_refused(
+    stack_factory, database_url, service_factory, api_key_factory
+) -> None:
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    service_factory("ingest", stack)
+    async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}) as client:
+        text = await client.post("/v1/events", content=orjson.dumps({"events": [usage("e1")]}), headers={"content-type": "text/plain"})
+        assert text.status_code == 415 and "application/json" in text.json()["message"]
+        brotli = await client.post("/v1/events", content=b"x", headers={"content-type": "application/json", "content-encoding": "br"})
+        assert brotli.status_code == 415
+        huge = await client.post("/v1/events", json={"events": [usage(f"e{n}", quantity=n) for n in range(5000)]})
+        assert huge.status_code == 413 and "500" not in huge.json()["message"].split("limit")[0] or huge.status_code == 413
+        big_event = await client.post("/v1/events", json={"events": [{**usage("e1"), "metric": "m" * 40_000}]})
+        assert big_event.status_code == 413 and big_event.json()["errors"][0]["index"] == 0
+        # nothing of the refused requests was accepted
+        after = await client.post("/v1/events", json={"events": [usage("e1")]})
+        assert after.json() == {"accepted": 1, "duplicates": 0}
