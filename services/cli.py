@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,7 +80,7 @@ async def _serve_http(service: Service, settings: Settings, config: RadarConfig)
         from services.ingest import api as ingest_api
         from services.ingest import bootstrap as ingest_bootstrap
 
-        web_app, port = ingest_api.create_app(ingest_bootstrap.build(settings)), settings.radar_ingest_port
+        web_app, port = ingest_api.create_app(ingest_bootstrap.build(settings, config)), settings.radar_ingest_port
     elif service is Service.scoring:
         from services.scoring import api as scoring_api
         from services.scoring import bootstrap as scoring_bootstrap
@@ -190,6 +191,7 @@ async def _with_keystore(action):  # type: ignore[no-untyped-def]
 def keys_create(
     name: str,
     scope: Annotated[list[str], typer.Option(help="events, accounts, read (repeatable); default all")] = [],  # noqa: B006
+    rate_limit: Annotated[int, typer.Option(min=0, help="requests a minute the key may make, across all processes; 0 = unlimited")] = 0,
 ) -> None:
     """Create a key and print it once; only its hash is kept."""
     from shared.auth import ALL_SCOPES
@@ -198,7 +200,7 @@ def keys_create(
     if unknown:
         console.print(f"[red]unknown scope(s):[/red] {', '.join(unknown)}; choose from {', '.join(ALL_SCOPES)}")
         raise typer.Exit(2)
-    created = asyncio.run(_with_keystore(lambda keys: keys.create(name, scope or None)))
+    created = asyncio.run(_with_keystore(lambda keys: keys.create(name, scope or None, rate_limit or None)))
     print(created.plaintext)
     console.print(f"key '{name}' created ({created.display_prefix}…); store it now, it cannot be shown again")
 
@@ -206,12 +208,13 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     rows = asyncio.run(_with_keystore(lambda keys: keys.list()))
-    table = Table("name", "prefix", "scopes", "created", "revoked")
+    table = Table("name", "prefix", "scopes", "rate limit", "created", "revoked")
     for row in rows:
         table.add_row(
             row.name,
             row.key_prefix,
             ",".join(row.scopes),
+            f"{row.rate_limit_per_minute}/min" if row.rate_limit_per_minute else "",
             row.created_at.isoformat(timespec="seconds"),
             row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "",
         )
@@ -278,6 +281,103 @@ def dlq_replay(
         letters = [letter for letter in letters if letter.get("alert_id") in set(alert_id)]
     revived = asyncio.run(replay(settings, letters))
     console.print(f"{revived} delivery(ies) queued again from {len(letters)} dead letter(s)")
+
+
+class ReportGroup(StrEnum):
+    segment = "segment"
+    owner = "owner"
+
+
+@app.command()
+def report(
+    period: Annotated[str, typer.Option(help="2026 (a year), 2026-Q3 (a quarter) or 2026-11 (a month)")],
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="CSV file to write (default radar-report-PERIOD.csv)")] = None,
+    segment: Annotated[str | None, typer.Option(help="only accounts of this segment (outcomes.segments)")] = None,
+    owner: Annotated[str | None, typer.Option(help="only accounts this owner (CSM, else AE) holds")] = None,
+    by: Annotated[ReportGroup | None, typer.Option(help="also one column per segment or owner")] = None,
+    slack: Annotated[bool, typer.Option(help="also send the weekly expansion summary to Slack now")] = False,
+) -> None:
+    """NRR, GRR, expansion revenue, win rate, cycle, time to first expansion and per-signal precision and lift."""
+    from services.scoring import outcomes_service
+    from services.scoring.outcomes import PeriodError, parse_period
+    from services.scoring.report import render, write_csv
+    from shared.db import create_engine, sessionmaker
+
+    try:
+        chosen = parse_period(period)
+    except PeriodError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    config = _config(settings)
+    scope = outcomes_service.Scope(segment, owner, by.value if by else None)
+
+    async def run():  # type: ignore[no-untyped-def]
+        engine = create_engine(settings.database_url)
+        sessions = sessionmaker(engine)
+        try:
+            revenue = await outcomes_service.revenue_report(sessions, chosen, config.outcomes, scope)
+            signals = await outcomes_service.signal_report(sessions, chosen, config.outcomes, scope)
+            summary = await outcomes_service.weekly_summary(sessions, config.outcomes) if slack else None
+            return revenue, signals, summary
+        finally:
+            await engine.dispose()
+
+    revenue, signals, summary = asyncio.run(run())
+    render(Console(width=160), revenue, signals)
+    target = csv_path or Path(f"radar-report-{chosen.label}.csv")
+    rows = write_csv(target, revenue, signals)
+    console.print(f"wrote {rows} row(s) to {target}")
+    if summary is not None:
+        from services.scoring.outcomes_service import post_summary
+
+        channel = settings.radar_slack_webhooks.get(config.notifier.slack.default_channel) or settings.slack_webhook_url
+        asyncio.run(post_summary(summary, channel.get_secret_value() if channel else None))
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="NDJSON or CSV export: events, and account/plan records (type account|plan)")],
+    url: Annotated[str, typer.Option(help="ingest base URL")] = "http://127.0.0.1:8080",
+    key: Annotated[str, typer.Option(envvar="RADAR_API_KEY", help="API key with the events and accounts scopes")] = "",
+    file_format: Annotated[str | None, typer.Option("--format", help="ndjson or csv (default: from the file suffix)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="events per POST /v1/events")] = 500,
+    sort: Annotated[bool, typer.Option(help="send events in timestamp order (reads the file into memory)")] = False,
+) -> None:
+    """Load a historical export through a running ingest, so the past year is scored and measured."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.replay import ReplayError, count_records
+    from services.replay import replay as run_replay
+
+    if not key:
+        console.print("[red]an API key is needed:[/red] pass --key or set RADAR_API_KEY (radar keys create replay)")
+        raise typer.Exit(2)
+    if not file.is_file():
+        console.print(f"[red]{file}: no such file[/red]")
+        raise typer.Exit(2)
+    try:
+        total = count_records(file, file_format)
+        with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("replaying", total=total)
+            result = asyncio.run(
+                run_replay(
+                    file,
+                    url,
+                    key,
+                    file_format=file_format,
+                    batch_size=batch_size,
+                    sort=sort,
+                    progress=lambda done: bar.update(task, completed=done),
+                )
+            )
+    except ReplayError as exc:
+        console.print(f"[red]replay stopped:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"replayed {total} record(s): {result.accounts} account(s), {result.plans} plan(s), "
+        f"{result.accepted} event(s) accepted, {result.duplicates} duplicate(s), {result.retries} retried request(s)"
+    )
 
 
 def main() -> None:

@@ -31,6 +31,21 @@ class ApiKey(Base):
     scopes: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # ingest (migration 0006): requests per minute (None = unlimited), and the GCRA "theoretical arrival time"
+    # (epoch seconds) that every process advances atomically, so the limit holds across processes
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    rate_tat: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class IngestDeclaration(Base):
+    """The last account or plan each ingest process published (after Kafka's ack): what `GET` reads back, and
+    the base a Segment `group` call's partial traits are merged into."""
+
+    __tablename__ = "ingest_declarations"
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IngestedEvent(Base):
@@ -193,11 +208,79 @@ class Outreach(Base):
     logged_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# ----------------------------------------------------------------------------- outcomes (migration 0007)
+
+
+class Opportunity(Base):
+    """An expansion opportunity an alert opened: identified -> qualified -> proposal -> won / lost.
+
+    Times are event times (the opening alert's signal, the subscription change that closed it) so a
+    replayed history measures cycles as they happened; `closed_by_event` lets one upgrade win one opportunity."""
+
+    __tablename__ = "opportunities"
+    opportunity_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    alert_id: Mapped[str | None] = mapped_column(String(250), default=None)
+    signal_type: Mapped[str | None] = mapped_column(String(50), default=None)
+    tier: Mapped[str | None] = mapped_column(String(20), default=None)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    stage: Mapped[str] = mapped_column(String(20), index=True)
+    expected_amount: Mapped[float | None] = mapped_column(Float, default=None)
+    amount: Mapped[float | None] = mapped_column(Float, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    identified_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_by_event: Mapped[str | None] = mapped_column(String(200), default=None, unique=True)
+    alert_count: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OpportunityStageChange(Base):
+    """Every stage move, who made it and why: the opportunity's audit trail."""
+
+    __tablename__ = "opportunity_stage_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    opportunity_id: Mapped[str] = mapped_column(String(250), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_stage: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[float | None] = mapped_column(Float, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str | None] = mapped_column(String(200), default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RevenueChange(Base):
+    """The revenue ledger: one row per `subscription_changed` event (its id makes a replay a no-op)."""
+
+    __tablename__ = "revenue_changes"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(index=True)
+    arr_before: Mapped[float] = mapped_column(Float)
+    arr_after: Mapped[float] = mapped_column(Float)
+    plan: Mapped[str | None] = mapped_column(String(200), default=None)
+    reason: Mapped[str] = mapped_column(String(20))
+    __table_args__ = (Index("ix_revenue_changes_account_time", "account_id", "at"),)
+
+
+class OutcomeAlert(Base):
+    """What signal precision needs of each alert, in columns: signal type, tier, kind and event time."""
+
+    __tablename__ = "outcome_alerts"
+    alert_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    signal_type: Mapped[str] = mapped_column(String(50))
+    tier: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 # ----------------------------------------------------------------------------- engine
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """SQLite gets WAL and a busy timeout because several service processes write to one file."""
+def create_engine(url: str, pre_ping: bool = True) -> AsyncEngine:
+    """SQLite gets WAL and a busy timeout because several service processes write to one file. `pre_ping=False`
+    saves a round trip per checkout for a hot path that maps a dropped connection to a retryable answer itself."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -213,7 +296,7 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+# ids become primary keys in PostgreSQL, whose text cannot hold NUL: refused at the edge, not a 500 in the query
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -129,6 +130,10 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+# event type name -> its model (mappings in the YAML config are checked against these fields)
+EVENT_MODELS: dict[str, type[Contract]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(get_args(Event)[0])
+}
 
 
 class EventBatch(Contract):
@@ -138,6 +143,18 @@ class EventBatch(Contract):
 class IngestResult(Contract):
     accepted: int
     duplicates: int
+
+
+class SourceIngestResult(IngestResult):
+    """Segment and CloudEvents answers: `ignored` counts messages no mapping applies to (page, screen, unmapped names)."""
+
+    ignored: int = 0
+
+
+class SegmentResult(SourceIngestResult):
+    """Segment's clients treat any 2xx as delivered; `success` is what Segment's own API answers."""
+
+    success: bool = True
 
 
 # ----------------------------------------------------------------------------- accounts

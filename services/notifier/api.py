@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 
 from services.notifier.bootstrap import NotifierRuntime
 from services.notifier.outbox import UnknownAlert
+from services.scoring.outcomes_service import apply_alert_action
 from shared.auth import Principal, require_scope
+from shared.db import sessionmaker
 from shared.observability import service_app
 from shared.schemas import utcnow
 
@@ -34,6 +36,7 @@ class OptOut(BaseModel):
 
 def create_app(runtime: NotifierRuntime) -> FastAPI:
     app = service_app("notifier", runtime)
+    opportunity_sessions = sessionmaker(runtime.engine)
 
     async def actor(request: Request) -> Principal:
         return await require_scope(request, runtime.keys, "read")
@@ -49,7 +52,9 @@ def create_app(runtime: NotifierRuntime) -> FastAPI:
             account_id = await runtime.outbox.close(alert_id, status, reason, who)
         except UnknownAlert:
             raise HTTPException(404, f"no alert {alert_id!r} has reached the notifier") from None
-        return {"alert_id": alert_id, "account_id": account_id, "status": status}
+        # the account's expansion opportunity follows (done: qualified; dismissed: lost), in the shared database
+        stage = await apply_alert_action(opportunity_sessions, account_id, status, reason, who)
+        return {"alert_id": alert_id, "account_id": account_id, "status": status, **({"opportunity_stage": stage} if stage else {})}
 
     @app.post("/v1/alerts/{alert_id}/snooze")
     async def snooze(alert_id: str, body: Snooze, principal: Principal = Depends(actor)) -> dict[str, str]:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from services.scoring.bootstrap import ScoringRuntime
 from services.scoring.domain import AccountState
+from services.scoring.outcomes_api import outcomes_router
 from shared.auth import Principal, require_scope
 from shared.db import Account, AlertRecord, Score, ScoreHistory, SignalRecord
 from shared.observability import service_app
@@ -226,4 +227,5 @@ def create_app(runtime: ScoringRuntime) -> FastAPI:
             offset=offset,
         )
 
+    app.include_router(outcomes_router(runtime, reader))  # opportunities and /v1/metrics/*
     return app

@@ -8,17 +8,18 @@ dual-write, ordering per account kept (same key, same partition), and the unwant
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.scoring import handlers
+from services.scoring import handlers, outcomes_service
 from services.scoring.domain import HEALTH_EVENT_TYPES
 from services.scoring.metrics import RECORDS
 from services.scoring.repository import ScoringRepository
@@ -49,6 +50,13 @@ class ScoringRuntime:
     worker: ConsumerWorker
     keys: KeyStore
     producer_started: bool = False
+    summary_task: asyncio.Task[None] | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def summary_webhook(self) -> str | None:
+        """The owner's weekly summary goes where the notifier's default channel goes."""
+        channel = self.settings.radar_slack_webhooks.get(self.config.notifier.slack.default_channel) or self.settings.slack_webhook_url
+        return channel.get_secret_value() if channel else None
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[ScoringRepository]:
@@ -76,6 +84,8 @@ class ScoringRuntime:
                     RECORDS.labels("usage_event", "ignored").inc()
                     return
                 applied = await handlers.handle_health_event(self.unit_of_work, event, self.config.scoring)  # type: ignore[arg-type]
+                if event.type == "subscription_changed":  # the revenue ledger; may win or lose an opportunity
+                    await outcomes_service.on_subscription_changed(self.sessions, event)  # type: ignore[arg-type]
                 RECORDS.labels("health_event", "processed" if applied else "duplicate").inc()
                 return
             signal = Signal.model_validate_json(record.value)
@@ -92,8 +102,15 @@ class ScoringRuntime:
         await start_with_retry(self.producer.start, "kafka producer")
         self.producer_started = True
         await self.worker.start()
+        if self.config.outcomes.summary_every_hours:
+            self.summary_task = asyncio.create_task(
+                outcomes_service.summary_every(self.sessions, self.config.outcomes, self.summary_webhook, self.stopping)
+            )
 
     async def stop(self) -> None:
+        self.stopping.set()
+        if self.summary_task is not None:
+            self.summary_task.cancel()
         await self.worker.stop()
         if self.producer_started:
             await self.producer.stop()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
+from services.scoring import outcomes_service
 from services.scoring.domain import HealthEvent, actionable, build_alert, facts_for, model_for, record_event, record_signal
 from services.scoring.metrics import ALERTS, SCORE_UPDATES
 from services.scoring.repository import ScoringRepository
@@ -55,6 +56,7 @@ async def handle_signal(unit_of_work: UnitOfWork, signal: Signal, config: Scorin
             ALERTS.labels("below_tier").inc()
             return None
         await repository.add_alert(alert)
+        await outcomes_service.on_alert(repository.session, alert)  # opens or joins the account's opportunity
         ALERTS.labels(alert.kind).inc()
         return alert
 

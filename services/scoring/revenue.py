@@ -159,8 +159,9 @@ def pipeline_metrics(opportunities: Iterable[Opportunity]) -> PipelineMetrics:
     )
 
 
-def time_to_first_expansion_days(changes: Iterable[ArrChange]) -> float | None:
-    """Mean days from each account's first purchase to its first expansion, over accounts that expanded."""
+def time_to_first_expansion_days(changes: Iterable[ArrChange], start: datetime | None = None, end: datetime | None = None) -> float | None:
+    """Mean days from each account's first purchase to its first expansion, over accounts that expanded
+    (with `start`/`end`: those whose first expansion falls in [start, end))."""
     first_purchase: dict[str, datetime] = {}
     first_expansion: dict[str, datetime] = {}
     for change in sorted(changes, key=lambda c: c.at):
@@ -169,7 +170,11 @@ def time_to_first_expansion_days(changes: Iterable[ArrChange]) -> float | None:
             first_purchase.setdefault(change.account_id, change.at)
         elif movement == "expansion" and change.account_id in first_purchase:
             first_expansion.setdefault(change.account_id, change.at)
-    days = [(first_expansion[a] - first_purchase[a]).total_seconds() / 86400 for a in first_expansion]
+    days = [
+        (first_expansion[a] - first_purchase[a]).total_seconds() / 86400
+        for a in first_expansion
+        if (start is None or first_expansion[a] >= start) and (end is None or first_expansion[a] < end)
+    ]
     return mean(days) if days else None
 
 
@@ -188,11 +193,13 @@ def signal_precision(
     expansions: Iterable[tuple[str, datetime]],
     population: Iterable[str],
     window_days: float,
+    base_expansions: Iterable[tuple[str, datetime]] | None = None,
 ) -> list[SignalPrecision]:
     """For each key (signal type or tier): of the accounts alerted, the share that expanded within
     `window_days` of their first such alert; against the base rate of accounts never alerted at all.
 
-    `alerts` are (key, account, at); `expansions` (account, at); `population` every account considered.
+    `alerts` are (key, account, at); `expansions` (account, at); `population` every account considered;
+    `base_expansions` (default: `expansions`) are the ones that count for the never-alerted base rate.
     """
     first_alert: dict[str, dict[str, datetime]] = defaultdict(dict)
     alerted_any: set[str] = set()
@@ -205,8 +212,9 @@ def signal_precision(
     for account, at in expansions:
         expansion_times[account].append(at)
 
+    base_expanded = {a for a, _ in base_expansions} if base_expansions is not None else set(expansion_times)
     never_alerted = [a for a in set(population) if a not in alerted_any]
-    base_rate = sum(1 for a in never_alerted if expansion_times.get(a)) / len(never_alerted) if never_alerted else None
+    base_rate = sum(1 for a in never_alerted if a in base_expanded) / len(never_alerted) if never_alerted else None
     window_s = window_days * 86400
     results = []
     for key in sorted(first_alert):

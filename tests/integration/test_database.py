@@ -22,9 +22,14 @@ TABLES = {
     "deliveries",
     "plans",  # scoring (0004)
     "notifier_attention",  # notifier (0005)
+    "ingest_declarations",  # ingest (0006)
     "notifier_open_topics",
     "notifier_closed_alerts",
     "notifier_outreach",
+    "opportunities",  # outcomes (0007)
+    "opportunity_stage_changes",
+    "revenue_changes",
+    "outcome_alerts",
     "alembic_version",
 }
 
