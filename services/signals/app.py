@@ -4,14 +4,18 @@ Both input topics are keyed and partitioned by account id, so an account's event
 the same agent, which owns that account's table partition (concurrency 1: one writer per table).
 
 How it stays exactly-once in effect and fast:
-- the agent takes events in batches (`noack_take`, so nothing is acknowledged behind its back);
+- the agent takes events in batches (`noack_take`); Faust does not commit the input topics (acks off);
+- every record passes the OffsetGuard first (offsets.py): each partition's records reach the rules in
+  offset order, once, with no hole — Faust can skip records around start-up and rebalances, and the
+  worker then reads them again from the missing offset;
 - a batch's signals are sent and their delivery awaited before anything else happens, so no state
   that records a crossing can reach the changelog ahead of the signal itself;
 - changed accounts are written to the table once per flush (`state_flush_seconds`), each to the
-  changelog partition of its own source partition; only once Kafka has acknowledged those
-  changelog records are the events they cover acknowledged to Faust, so an offset is never
-  committed ahead of the state it stands for. A crash replays uncommitted events from the last
-  written state: the same crossings again, with the same signal ids, which downstream drops.
+  changelog partition of its own source partition, and only once Kafka has acknowledged those
+  changelog records does the worker commit the input positions they cover;
+- each account's state keeps the input offset of the last record applied to it, so the records a
+  crash makes Kafka redeliver (everything after the last commit) are skipped exactly where the
+  written state already holds them. Re-emitted crossings carry the same signal ids, which downstream drops.
 """
 
 from __future__ import annotations
@@ -23,16 +27,21 @@ from typing import Any
 
 import faust
 import orjson
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
+from services.signals.adapters import KafkaPartitions, Partitions
 from services.signals.handlers import AccountStates, Publish, Record, apply_batch, rules_from_config
+from services.signals.offsets import Admission, OffsetGuard
 from shared.config import RadarConfig
 from shared.schemas import Signal
 from shared.settings import Settings
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# how long a partition with unread records may stay silent before it is read again from its position
+STALL_CHECK_SECONDS = 5.0
 
 RECORDS = Counter("radar_signals_records", "Events and account updates processed (signals delivered) or rejected", ["kind", "outcome"])
 SIGNALS = Counter("radar_signals_emitted", "Signals emitted, by type", ["type"])
@@ -68,16 +77,46 @@ class AccountTable(faust.Table):
 class SignalsWorker:
     """The agent's body, with the lock that keeps a flush from landing inside a batch."""
 
-    def __init__(self, table: AccountTable, publish: Publish, topics: Topics, config: RadarConfig, partitions: int) -> None:
+    def __init__(
+        self, table: AccountTable, publish: Publish, topics: Topics, config: RadarConfig, partitions: int, positions: Partitions
+    ) -> None:
         self.table = table
         self.partitions = partitions
         self.publish = publish
         self.topics = topics
         self.rules = rules_from_config(config)
         self.states = AccountStates(load=table.get)
+        self.positions = positions
+        self.guard: OffsetGuard[TP] = OffsetGuard()
+        self.last_arrival: dict[TP, float] = {}
         self.pending: list[tuple[StreamT, EventT]] = []
         self.lock = asyncio.Lock()
         self.last_flush = 0.0
+
+    async def admitted(self, stream: StreamT, events: list[EventT]) -> list[EventT]:
+        """The records the rules may see: each partition's in offset order, once, with no hole (offsets.py)."""
+        admitted = []
+        for event in events:
+            message = event.message
+            verdict = self.guard.admit(message.tp, message.offset)
+            if verdict is Admission.UNKNOWN:
+                self.guard.start(message.tp, await self.positions.start_position(message.tp))
+                verdict = self.guard.admit(message.tp, message.offset)
+            if verdict is Admission.HOLE:
+                missing_from = self.guard.expected[message.tp]
+                if await self.positions.has_records(message.tp, missing_from, message.offset):
+                    await self.positions.go_back(message.tp, self.guard.go_back(message.tp))
+                    verdict = Admission.WAIT
+                else:
+                    self.guard.accept_gap(message.tp, message.offset)
+                    verdict = Admission.APPLY
+            if verdict is Admission.APPLY:
+                admitted.append(event)
+                self.last_arrival[message.tp] = asyncio.get_running_loop().time()
+            else:
+                RECORDS.labels("any", verdict.value).inc()
+                await stream.ack(event)  # Faust's bookkeeping only: no offset moves for it
+        return admitted
 
     def record(self, event: EventT) -> Record:
         message = event.message
@@ -88,13 +127,19 @@ class SignalsWorker:
             partition=message.partition,
             where=f"{message.topic}[{message.partition}]@{message.offset}",
             partitions=self.partitions,
+            source=f"{message.topic}[{message.partition}]",
+            offset=message.offset,
         )
 
     async def handle(self, stream: StreamT, events: list[EventT]) -> None:
         async with self.lock:
-            result = apply_batch((self.record(event) for event in events), self.states, self.rules)
+            admitted = await self.admitted(stream, events)
+            result = apply_batch((self.record(event) for event in admitted), self.states, self.rules)
             for problem in result.rejected:
                 log.warning("%s", problem)
+            # redelivered after a crash or rebalance and already in the written state: skipped
+            RECORDS.labels("account", "replayed").inc(result.replayed_accounts)
+            RECORDS.labels("event", "replayed").inc(result.replayed - result.replayed_accounts)
             RECORDS.labels("account", "rejected").inc(result.rejected_accounts)
             RECORDS.labels("event", "rejected").inc(len(result.rejected) - result.rejected_accounts)
             if result.signals:
@@ -114,26 +159,48 @@ class SignalsWorker:
             self.pending.extend((stream, event) for event in events)
 
     async def flush(self) -> None:
-        """Write every changed account once, then acknowledge the events those writes cover."""
+        """Write every changed account once, then commit the input positions those writes cover."""
         async with self.lock:
             try:
                 writes = await self.table.write_many(self.states.changes())
             except BaseException:
-                # some states may not have reached the changelog: their events stay unacknowledged
-                # (processed again after a restart) and nothing more is acknowledged from this cache
+                # some states may not have reached the changelog: their events stay uncommitted
+                # (processed again after a restart) and nothing more is committed from this cache
                 self.states.forget()
                 self.pending.clear()
                 raise
             STATE_WRITES.inc(writes)
             pending, self.pending = self.pending, []
+            await self.positions.commit(self.guard.positions({event.message.tp for _stream, event in pending}))
             for stream, event in pending:
-                await stream.ack(event)
+                await stream.ack(event)  # Faust's own bookkeeping; the input topics' offsets are ours to commit
             self.last_flush = asyncio.get_running_loop().time()
 
     async def flush_if_idle(self, interval: float) -> None:
         """Without new events the agent never loops: this writes and acknowledges what it left pending."""
         if self.pending and self.flush_due(interval):
             await self.flush()
+
+    async def resume_stalled(self, quiet_seconds: float) -> int:
+        """Faust can skip every record of a partition at start-up, and then no later record reveals the hole: a
+        partition whose log runs past the position with nothing arriving for `quiet_seconds` is read again."""
+        async with self.lock:
+            assigned = self.positions.assigned()
+            if not assigned:
+                return 0
+            ends = await self.positions.end_offsets(assigned)
+            now, resumed = asyncio.get_running_loop().time(), 0
+            for partition in assigned:
+                if now - self.last_arrival.setdefault(partition, now) < quiet_seconds:
+                    continue
+                if partition not in self.guard.expected:
+                    self.guard.start(partition, await self.positions.start_position(partition))
+                position = self.guard.awaiting.get(partition, self.guard.expected[partition])
+                if ends.get(partition, 0) > position:
+                    await self.positions.go_back(partition, self.guard.go_back(partition))
+                    self.last_arrival[partition] = now
+                    resumed += 1
+            return resumed
 
     async def forget(self) -> None:
         """On a rebalance. Faust waited for unacknowledged events first, so normally nothing is pending;
@@ -144,6 +211,8 @@ class SignalsWorker:
                 log.warning("rebalance: %d events left unacknowledged, to be processed again", len(self.pending))
             self.pending.clear()
             self.states.forget()
+            self.guard.reset()
+            self.last_arrival.clear()
 
     def flush_due(self, interval: float) -> bool:
         return asyncio.get_running_loop().time() - self.last_flush >= interval
@@ -160,8 +229,8 @@ def kafka_publisher(output: faust.TopicT) -> Publish:
     return publish
 
 
-def create_app(settings: Settings, config: RadarConfig, publish: Publish | None = None) -> faust.App:
-    """`publish` replaces sending to Kafka (unit tests drive the agent with Faust's test context)."""
+def create_app(settings: Settings, config: RadarConfig, publish: Publish | None = None, positions: Partitions | None = None) -> faust.App:
+    """`publish` and `positions` replace Kafka (unit tests drive the agent with Faust's test context)."""
     topics = Topics.from_settings(settings)
     tuning = config.signals
     app = faust.App(
@@ -182,16 +251,31 @@ def create_app(settings: Settings, config: RadarConfig, publish: Publish | None 
         key_serializer="json",
         value_serializer="json",
     )
+    # acks off: Faust never commits these offsets; the worker commits them after the state covering them is written
     source = app.topic(
-        topics.usage_events, topics.account_updates, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        topics.usage_events,
+        topics.account_updates,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        acks=False,
     )
     output = app.topic(topics.expansion_signals, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     # changelog keys and values are JSON (the app-wide serializers): readable with any Kafka tool
     states = app.tables.add(
         AccountTable(app, name="account-state", default=None, key_type=str, partitions=settings.radar_partitions, beacon=app.tables.beacon)
     )
-    worker = SignalsWorker(states, publish or kafka_publisher(output), topics, config, settings.radar_partitions)
+    if positions is None:
+        positions = KafkaPartitions(
+            app, settings.kafka_bootstrap_servers, settings.radar_signals_app_id, {topics.usage_events, topics.account_updates}
+        )
+    worker = SignalsWorker(states, publish or kafka_publisher(output), topics, config, settings.radar_partitions, positions)
     app.signals_worker = worker  # type: ignore[attr-defined]
+
+    @app.on_before_shutdown.connect
+    async def close_positions(app: faust.App, **kwargs: Any) -> None:
+        await positions.close()
 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT) -> None:
@@ -203,6 +287,11 @@ def create_app(settings: Settings, config: RadarConfig, publish: Publish | None 
     @app.timer(tuning.state_flush_seconds)
     async def flush_when_idle() -> None:
         await worker.flush_if_idle(tuning.state_flush_seconds)
+
+    @app.timer(STALL_CHECK_SECONDS)
+    async def resume_stalled_partitions() -> None:
+        if app.tables.recovery.completed.is_set() and not app.rebalancing:
+            await worker.resume_stalled(STALL_CHECK_SECONDS)
 
     @app.on_partitions_revoked.connect
     async def forget_states(app: faust.App, revoked: set, **kwargs: Any) -> None:

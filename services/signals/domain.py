@@ -130,6 +130,10 @@ class AccountState(BaseModel):
     features_fired: list[str] = Field(default_factory=list, description="premium interest signalled this period")
     integrations: list[str] = Field(default_factory=list)
     recent_event_ids: list[str] = Field(default_factory=list)
+    source_offsets: dict[str, int] = Field(
+        default_factory=dict,
+        description="input topic[partition] -> offset of the last record applied: what a replay after a crash skips",
+    )
 
 
 @dataclass(frozen=True)

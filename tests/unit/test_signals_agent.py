@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from faust.types import TP
 
 from services.signals.handlers import partition_of
 from shared.schemas import SignalType
@@ -96,6 +97,61 @@ async def test_duplicate_event_ids_are_dropped(signals_harness) -> None:
         await radar.send_events([usage(50, event_id="same")])
         assert await radar.send_events([usage(50, event_id="same"), usage(50, event_id="same")]) == []
         assert radar.state("acme")["usage"]["api_calls"]["used"] == 50
+
+
+async def test_records_redelivered_after_a_crash_are_skipped_however_many_ids_have_passed_since(signals_harness) -> None:
+    """Kafka redelivers from the committed offset, which may trail the written state by more events than any id
+    window holds: the offset kept with each account's state decides, so nothing is counted twice."""
+    async with signals_harness(recent_event_ids_per_account=3) as radar:
+        await radar.send_accounts([account({"api_calls": 1000})])
+        first = radar.agent.sent_offset
+        grouped = [usage(1, event_id=f"g{n}") for n in range(5)]
+        await radar.send_events([orjson.dumps(grouped)], key=b"acme")
+        await radar.send_events([usage(10, event_id=f"e{n}") for n in range(5)])
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 55
+        # a crash after the last state write and before its commit: the restarted worker (empty guard and
+        # cache) is handed the same records at the same offsets again
+        radar.log.committed[TP(radar.topics.usage_events, 0)] = first
+        await radar.worker.forget()
+        radar.agent.sent_offset = first
+        await radar.send_events([orjson.dumps(grouped)], key=b"acme")
+        await radar.send_events([usage(10, event_id=f"e{n}") for n in range(5)])
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 55, "ids g0..e1 left the 3-id window, offsets did not"
+        assert await radar.send_events([usage(10, event_id="next")]) == [], "the next new record still counts"
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 65
+
+
+async def test_records_skipped_on_the_way_to_the_agent_are_read_again_in_order_and_counted_once(signals_harness) -> None:
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 1000})])
+        start = radar.agent.sent_offset
+        await radar.put(radar.topics.usage_events, [usage(10, event_id=f"e{n}") for n in range(5)], lost={1, 2})
+        await radar.settled()
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 50, "the two skipped records were read again"
+        delivered = [event.message.offset - start for event in radar.events if event.message.topic == radar.topics.usage_events]
+        assert delivered == [0, 3, 4, 1, 2, 3, 4], "3 and 4 waited for the re-fetch instead of jumping the hole"
+        assert radar.log.committed[TP(radar.topics.usage_events, 0)] == start + 5
+
+
+async def test_a_partition_whose_records_all_were_skipped_is_read_again_once_it_stays_silent(signals_harness) -> None:
+    """No later record reveals such a hole: the log's end past the position, with nothing arriving, does."""
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 1000})])
+        await radar.put(radar.topics.usage_events, [usage(10, event_id=f"e{n}") for n in range(3)], lost={0, 1, 2})
+        assert await radar.worker.resume_stalled(quiet_seconds=60) == 0, "not silent for long enough yet"
+        assert await radar.worker.resume_stalled(quiet_seconds=0) == 1
+        await radar.settled()
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 30
+        assert await radar.worker.resume_stalled(quiet_seconds=0) == 0, "caught up: nothing to read again"
+
+
+async def test_a_hole_the_log_itself_has_is_passed_over(signals_harness) -> None:
+    """Compaction or transaction markers leave offsets with no record: nothing to wait for."""
+    async with signals_harness() as radar:
+        await radar.send_accounts([account({"api_calls": 1000})])
+        radar.agent.sent_offset += 7  # offsets no record holds
+        await radar.send_events([usage(10), usage(20)])
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 30
 
 
 async def test_period_roll_over_re_arms_and_sustained_high_follows(signals_harness) -> None:
