@@ -71,16 +71,18 @@ def _as_id(value: Any) -> str | None:
     return None
 
 
-def _validate_event(index: int, raw: dict[str, Any], sources: dict[str, str]) -> tuple[Event | None, list[FieldError]]:
+def _add_event(index: int, raw: dict[str, Any], sources: dict[str, str], out: Translation, errors: list[FieldError]) -> None:
+    """The mapped event joins the translation, or its errors name the request's own fields it came from."""
     try:
-        return EVENT_ADAPTER.validate_python(raw), []
+        event = EVENT_ADAPTER.validate_python(raw)
     except ValidationError as exc:
-        errors = []
         for error in event_errors(index, exc):
             head = error.field.split(".", 1)[0]
             where = sources.get(head)
             errors.append(FieldError(index, where or error.field, f"{error.message} (mapped to {error.field})" if where else error.message))
-        return None, errors
+        return
+    out.events.append(event)
+    out.positions.append(index)
 
 
 # ----------------------------------------------------------------------------- Segment
@@ -211,12 +213,7 @@ def _track(
         return
     fields, sources = apply_mapping(mapping, message)
     raw = {**fields, "id": mid, "account_id": account, "timestamp": _event_time(message, now)}
-    event, problems = _validate_event(index, raw, sources)
-    if event is None:
-        errors.extend(problems)
-        return
-    out.events.append(event)
-    out.positions.append(index)
+    _add_event(index, raw, sources, out, errors)
 
 
 def _identify(
@@ -236,12 +233,7 @@ def _identify(
         user["team"] = team
     raw = {"type": "user_added", "id": mid, "account_id": account, "timestamp": _event_time(message, now), "user": user}
     sources = {"user": "traits"}
-    event, problems = _validate_event(index, raw, sources)
-    if event is None:
-        errors.extend(problems)
-        return
-    out.events.append(event)
-    out.positions.append(index)
+    _add_event(index, raw, sources, out, errors)
 
 
 def _group(index: int, mid: str, message: dict[str, Any], config: SegmentConfig, out: Translation, errors: list[FieldError]) -> None:
@@ -398,12 +390,7 @@ def translate_cloudevents(documents: list[Any], config: CloudEventsConfig, now: 
             "account_id": subject,
             "timestamp": time,
         }
-        event, problems = _validate_event(index, raw_event, sources)
-        if event is None:
-            errors.extend(problems)
-            continue
-        out.events.append(event)
-        out.positions.append(index)
+        _add_event(index, raw_event, sources, out, errors)
     if errors:
         bad = len({error.index for error in errors})
         raise BatchRejected(400, f"{bad} of {len(documents)} CloudEvents are invalid; nothing was accepted", errors)
