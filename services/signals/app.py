@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 # how long a partition with unread records may stay silent before it is read again from its position
 STALL_CHECK_SECONDS = 5.0
 
-RECORDS = Counter("radar_signals_records", "Events and account updates processed (signals delivered) or rejected", ["kind", "outcome"])
+RECORDS = Counter(
+    "radar_signals_records",
+    "Events and account updates processed (signals delivered), replayed, rejected or held back",
+    ["kind", "outcome"],
+)
 SIGNALS = Counter("radar_signals_emitted", "Signals emitted, by type", ["type"])
 STATE_WRITES = Counter("radar_signals_state_writes", "Account states written to the table (and its changelog)")
 
@@ -156,7 +160,7 @@ class SignalsWorker:
             # counted once their signals are delivered
             RECORDS.labels("account", "processed").inc(result.processed_accounts)
             RECORDS.labels("event", "processed").inc(result.processed - result.processed_accounts)
-            self.pending.extend((stream, event) for event in events)
+            self.pending.extend((stream, event) for event in admitted)
 
     async def flush(self) -> None:
         """Write every changed account once, then commit the input positions those writes cover."""
@@ -203,12 +207,11 @@ class SignalsWorker:
             return resumed
 
     async def forget(self) -> None:
-        """On a rebalance. Faust waited for unacknowledged events first, so normally nothing is pending;
-        whatever still is stays unacknowledged and unwritten, and is processed again from the
-        committed offset by whichever worker owns its partition next."""
+        """On a rebalance. What is pending is neither written nor committed: whichever worker owns its partition
+        next processes it again from the committed position."""
         async with self.lock:
             if self.pending:
-                log.warning("rebalance: %d events left unacknowledged, to be processed again", len(self.pending))
+                log.warning("rebalance: %d records left unwritten, to be processed again", len(self.pending))
             self.pending.clear()
             self.states.forget()
             self.guard.reset()
