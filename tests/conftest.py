@@ -25,7 +25,7 @@ from shared.db import upgrade_database
 from shared.kafka import ensure_topics
 from shared.settings import Settings
 from shared.topics import Topics
-from tests.helpers import free_port, wait_for
+from tests.helpers import ScriptedFailures, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -247,7 +247,7 @@ class SlackReceiver:
     path: str = "/services/T000/B000/XXXX"
     messages: list[dict] = field(default_factory=list)
     attempts: int = 0
-    _failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    failures: ScriptedFailures = field(default_factory=ScriptedFailures)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -255,15 +255,14 @@ class SlackReceiver:
         return self.server.url_for(self.path)
 
     def fail_next(self, count: int, status: int = 429, retry_after: int | None = 1) -> None:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        with self._lock:
-            self._failures.extend([(status, headers)] * count)
+        self.failures.add(count, status, retry_after)
 
     def handle(self, request: Request) -> Response:
         with self._lock:
             self.attempts += 1
-            if self._failures:
-                status, headers = self._failures.pop(0)
+            failure = self.failures.next()
+            if failure is not None:
+                status, headers, _body = failure
                 body = "rate_limited" if status == 429 else "internal_error"
                 return Response(body, status=status, headers=headers, content_type="text/plain")
             try:

@@ -1,11 +1,15 @@
-"""Waiting for conditions with deadlines (never sleeping and hoping), and small Kafka utilities."""
+"""Waiting for conditions with deadlines (never sleeping and hoping), small Kafka utilities, and the scripted
+failures the stand-in HTTP APIs give."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -87,3 +91,20 @@ class TopicReader:
         while asyncio.get_running_loop().time() < deadline:
             await self.poll()
         return self.records
+
+
+@dataclass
+class ScriptedFailures:
+    """What a stand-in API answers next instead of succeeding, in order: 429 + Retry-After, 5xx bursts."""
+
+    queue: deque[tuple[int, dict[str, str], str]] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, count: int, status: int = 429, retry_after: int | None = 1, body: str = "") -> None:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        with self.lock:
+            self.queue.extend([(status, headers, body)] * count)
+
+    def next(self) -> tuple[int, dict[str, str], str] | None:
+        with self.lock:
+            return self.queue.popleft() if self.queue else None
