@@ -1,9 +1,11 @@
 """API keys: generated once, shown once, stored as a hash; looked up by every HTTP service.
 
-Every request looks its key up in the database (one unique-index lookup): no process caches a key, so
-`radar keys revoke` takes effect at the next request in every process. A key with a rate limit is throttled
-with GCRA on a single column all processes advance atomically, so the limit holds however many ingest
-processes share the traffic.
+A request looks its key up in the database (one unique-index lookup), so `radar keys revoke` takes effect at the
+next request in every process. The one exception is ingest's intake routes, whose every request runs a claim
+statement that checks the key is not revoked anyway (services/ingest/adapters.py): they may take the key's
+unchanging facts (id, name, scopes, rate limit) from a cache (`cached=True`) and save the lookup; revocation still
+stops them at once. A key with a rate limit is throttled with GCRA on a single column all processes advance
+atomically, so the limit holds however many ingest processes share the traffic.
 """
 
 from __future__ import annotations
@@ -65,9 +67,12 @@ class KeyStore:
         ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
     )
 
+    CACHE_SIZE = 10_000
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
+        self._cache: dict[str, Principal] = {}  # digest -> principal; only valid keys, only for callers that recheck
 
     async def create(self, name: str, scopes: list[str] | None = None, rate_limit_per_minute: int | None = None) -> NewKey:
         key = generate_key()
@@ -97,14 +102,28 @@ class KeyStore:
             )
         return result.rowcount or 0
 
-    async def authenticate(self, plaintext: str) -> Principal | None:
-        """One indexed lookup on a plain connection (no ORM session): the per-request price of instant revocation."""
+    async def authenticate(self, plaintext: str, cached: bool = False) -> Principal | None:
+        """One indexed lookup on a plain connection (no ORM session): the per-request price of instant revocation.
+        With `cached`, a key found before is not looked up again: only for callers that recheck revocation in
+        the statement that does their work. Unknown keys are never cached, so a new key works at once."""
         digest = hash_key(plaintext)
+        if cached and (known := self._cache.get(digest)) is not None:
+            return known
         async with self._engine.connect() as connection:
             row = (await connection.execute(self._LOOKUP, {"digest": digest})).first()
         if row is None:
             return None
-        return Principal(row.id, row.name, frozenset(row.scopes or ()), row.rate_limit_per_minute)
+        principal = Principal(row.id, row.name, frozenset(row.scopes or ()), row.rate_limit_per_minute)
+        if cached:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[digest] = principal
+        return principal
+
+    def forget(self, key_id: int) -> None:
+        """A caller found the key revoked: the next request looks it up (and is refused)."""
+        for digest in [digest for digest, principal in self._cache.items() if principal.key_id == key_id]:
+            del self._cache[digest]
 
     async def throttle(self, principal: Principal) -> float:
         """Take one request from the key's allowance; 0 when allowed, else the seconds to wait."""
@@ -155,15 +174,22 @@ def unauthorized(detail: str, allow_basic: bool = False) -> HTTPException:
 
 
 async def require_scope(
-    request: Request, keys: KeyStore, scope: str | Iterable[str], *, allow_basic: bool = False, token: str | None = None
+    request: Request,
+    keys: KeyStore,
+    scope: str | Iterable[str],
+    *,
+    allow_basic: bool = False,
+    token: str | None = None,
+    cached: bool = False,
 ) -> Principal:
-    """401 without a valid key, 403 without one of the scopes, 429 (with Retry-After) past the key's rate limit."""
+    """401 without a valid key, 403 without one of the scopes, 429 (with Retry-After) past the key's rate limit.
+    `cached` only for routes whose work rechecks revocation (KeyStore.authenticate)."""
     wanted = (scope,) if isinstance(scope, str) else tuple(scope)
     token = token or credentials(request, allow_basic)
     if token is None:
         how = "'Authorization: Bearer <key>' (or Basic auth with the key as user name)" if allow_basic else "'Authorization: Bearer <key>'"
         raise unauthorized(f"missing {how} header", allow_basic)
-    principal = await keys.authenticate(token)
+    principal = await keys.authenticate(token, cached=cached)
     if principal is None:
         raise unauthorized("unknown or revoked API key", allow_basic)
     if not principal.scopes.intersection(wanted):

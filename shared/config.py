@@ -405,6 +405,11 @@ class IngestConfig(_Section):
     dedupe_prune_every_seconds: float = Field(default=600, gt=0)
     max_inflight_requests: int = Field(default=512, ge=1, description="more requests waiting on Kafka than this get 503 at once")
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    claim_lease_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="an id claimed but not marked produced (its request failed or its process died) is reclaimed after this",
+    )
     segment: SegmentConfig = SegmentConfig()
     cloudevents: CloudEventsConfig = CloudEventsConfig()
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -49,12 +49,14 @@ class IngestDeclaration(Base):
 
 
 class IngestedEvent(Base):
-    """Event ids already acknowledged by Kafka: the idempotency record every ingest process shares."""
+    """The idempotency record every ingest process shares: an id is claimed (`produced` false, `received_at` the
+    claim's time) before it is produced, and marked produced once Kafka acknowledged it (migration 0008)."""
 
     __tablename__ = "ingested_events"
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    produced: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Account(Base):

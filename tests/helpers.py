@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared.event_records import decode_events
+
 T = TypeVar("T")
 
 
@@ -84,6 +86,19 @@ class TopicReader:
 
         await await_for(enough, timeout, f"{count} {what} (have {len(self.records)})")
         return self.records
+
+    def events(self) -> list[dict]:
+        """The events of the records read so far, in order: a usage-events record holds an array of events
+        (shared/event_records.py), or one."""
+        return [event for record in self.records for event in decode_events(record.value)]
+
+    async def wait_events(self, count: int, timeout: float, what: str) -> list[dict]:
+        async def enough() -> bool:
+            await self.poll()
+            return len(self.events()) >= count
+
+        await await_for(enough, timeout, f"{count} {what} (have {len(self.events())})")
+        return self.events()
 
     async def drain_for(self, seconds: float) -> list:
         """Read whatever arrives during `seconds`; used only after a later marker proved processing moved on."""

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import IngestDeclaration, IngestedEvent, insert_for
+from shared.db import ApiKey, IngestDeclaration, IngestedEvent, insert_for
+from shared.event_records import group_events
 from shared.schemas import utcnow
+
+log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(Exception):
@@ -24,8 +31,7 @@ class BrokerUnavailable(Exception):
 
 
 class KafkaPublisher:
-    """Produces a request's records as one record batch per partition and waits for every ack at once: no
-    per-record future or round trip, and the same partition as the default partitioner picks for the key."""
+    """Produces a request's records and waits for every ack at once (acks=all), within the produce timeout."""
 
     def __init__(self, producer: AIOKafkaProducer, timeout_s: float) -> None:
         self._producer = producer
@@ -55,56 +61,245 @@ class KafkaPublisher:
         except (TimeoutError, KafkaError) as exc:
             raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
 
+    async def publish_events(self, topic: str, events: Sequence[tuple[str, bytes]]) -> None:
+        """(account id, event JSON) pairs as grouped records (shared/event_records.py): one record per partition.
+        `send` rather than a batch of our own, so concurrent requests share the producer's batches to a partition."""
+        if not events:
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                partitions = len(await self._producer.partitions_for(topic))
+                acks = [
+                    await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition)
+                    for record in group_events(events, partitions)
+                ]
+                await asyncio.gather(*acks)
+        except (TimeoutError, KafkaError) as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
+
+
+class KeyRevoked(Exception):
+    """The request's key was revoked (or deleted) after it was authenticated: nothing was claimed."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one request holds: `claimed` ids are its to produce; `duplicates` were produced within the window;
+    `busy` ids are claimed by another request that has not finished (or died less than a lease ago)."""
+
+    claimed: list[str]
+    duplicates: set[str]
+    busy: set[str]
+    stamp: datetime  # the claim's `received_at`: mark and release touch only rows still holding it
+
+
+def claim_outcome(requested: Sequence[str], claimed: Iterable[str], produced: Iterable[str]) -> tuple[list[str], set[str], set[str]]:
+    """Split a request's distinct ids into (claimed, duplicates, busy), given what the claim statement took and
+    which of the rest a later read found produced within the window; anything else is held by someone else."""
+    taken = set(claimed)
+    done = set(produced) - taken
+    return [i for i in requested if i in taken], done, {i for i in requested if i not in taken and i not in done}
+
+
+def claimable(produced: bool, received_at: datetime, window_start: datetime, lease_start: datetime) -> bool:
+    """Whether an existing row may be claimed again: produced before the window, or an unmarked claim older than
+    the lease. The SQL below says the same; this is its reference for tests."""
+    return received_at < window_start or (not produced and received_at < lease_start)
+
 
 class DedupeStore:
-    """Event ids Kafka acknowledged within the window; shared by every ingest process through the database.
+    """The shared idempotency record: claim before producing, mark produced after Kafka's ack, release on failure.
 
-    On PostgreSQL each step is one statement with array parameters (`= ANY`, `unnest`): its text never changes,
-    so it is prepared once per connection, whatever the batch size; the portable path serves SQLite."""
+    A replayed id within the window is a duplicate across processes and restarts; a claimed id is never counted as a
+    duplicate until it is marked produced, so a crash between claim and ack cannot drop a retried event: a replay
+    gets 503 until the claim's lease runs out, then claims it anew. One statement per step, and on PostgreSQL raw
+    asyncpg on a small pool of its own without transactions (each statement is atomic): the claim also checks that
+    the request's key is not revoked, so a key cached by the auth layer still stops at once."""
 
-    _SEEN_PG = text("SELECT event_id FROM ingested_events WHERE event_id = ANY(:ids) AND received_at >= :since")
-    _RECORD_PG = text(
-        "INSERT INTO ingested_events (event_id, account_id, received_at) "
-        "SELECT event_id, account_id, :now FROM unnest(CAST(:ids AS varchar[]), CAST(:accounts AS varchar[])) AS t(event_id, account_id) "
-        "ON CONFLICT (event_id) DO UPDATE SET received_at = EXCLUDED.received_at"
+    _CLAIM_PG = """
+        WITH key AS (SELECT 1 WHERE $3::integer IS NULL UNION ALL SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL),
+        claimed AS (
+            INSERT INTO ingested_events AS e (event_id, account_id, received_at, produced)
+            SELECT t.event_id, t.account_id, $4, false
+            FROM unnest($1::varchar[], $2::varchar[]) AS t(event_id, account_id)
+            WHERE EXISTS (SELECT 1 FROM key)
+            ON CONFLICT (event_id) DO UPDATE SET account_id = EXCLUDED.account_id, received_at = EXCLUDED.received_at, produced = false
+            WHERE e.received_at < $5 OR (NOT e.produced AND e.received_at < $6)
+            RETURNING e.event_id
+        )
+        SELECT EXISTS (SELECT 1 FROM key) AS key_ok, ARRAY(SELECT event_id FROM claimed) AS claimed
+    """
+    _PRODUCED_PG = "SELECT event_id FROM ingested_events WHERE event_id = ANY($1::varchar[]) AND produced AND received_at >= $2"
+    _MARK_PG = (
+        "UPDATE ingested_events AS e SET produced = true FROM unnest($1::varchar[], $2::timestamptz[]) AS t(event_id, stamp) "
+        "WHERE e.event_id = t.event_id AND e.received_at = t.stamp AND NOT e.produced"
     )
+    _RELEASE_PG = "DELETE FROM ingested_events WHERE event_id = ANY($1::varchar[]) AND received_at = $2 AND NOT produced"
 
-    def __init__(self, engine: AsyncEngine, window: timedelta) -> None:
+    def __init__(self, engine: AsyncEngine, window: timedelta, lease: timedelta, timeout_s: float = 10.0) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._pool: asyncpg.Pool | None = None
         self.window = window
+        self.lease = lease
+        self._timeout_s = timeout_s
+        self._marks: list[tuple[Claim, asyncio.Future[None]]] = []
+        self._marking: asyncio.Task[None] | None = None
 
-    async def seen(self, event_ids: Iterable[str], now: datetime | None = None) -> set[str]:
-        ids = list(set(event_ids))
-        since = (now or utcnow()) - self.window
-        if not ids:
-            return set()
-        async with self._engine.connect() as connection:
-            if self._postgres:
-                return set((await connection.execute(self._SEEN_PG, {"ids": ids, "since": since})).scalars())
-            found: set[str] = set()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                query = select(IngestedEvent.event_id).where(IngestedEvent.event_id.in_(chunk), IngestedEvent.received_at >= since)
-                found.update((await connection.execute(query)).scalars())
-            return found
+    async def start(self) -> None:
+        """The pool connects lazily (min_size 0): a database that is down at start answers 503 per request."""
+        if self._postgres and self._pool is None:
+            url = self._engine.url.set(drivername="postgresql")
+            self._pool = await asyncpg.create_pool(
+                url.render_as_string(hide_password=False), min_size=0, max_size=10, timeout=self._timeout_s, command_timeout=self._timeout_s
+            )
 
-    async def record(self, ids: Sequence[tuple[str, str]]) -> None:
-        """(event id, account id) pairs; an id older than the window that is not pruned yet starts a new window."""
-        if not ids:
-            return
-        now = utcnow()
-        async with self._engine.begin() as connection:
-            if self._postgres:
-                event_ids, accounts = zip(*ids, strict=True)
-                await connection.execute(self._RECORD_PG, {"ids": list(event_ids), "accounts": list(accounts), "now": now})
-                return
-            for start in range(0, len(ids), 300):
-                rows = [{"event_id": event_id, "account_id": account, "received_at": now} for event_id, account in ids[start : start + 300]]
-                statement = sqlite.insert(IngestedEvent).values(rows)
-                await connection.execute(
-                    statement.on_conflict_do_update(index_elements=["event_id"], set_={"received_at": statement.excluded.received_at})
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _pg(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection within the timeout; a database that does not answer becomes a retryable 503."""
+        if self._pool is None:
+            await self.start()
+        assert self._pool is not None
+        try:
+            async with asyncio.timeout(self._timeout_s), self._pool.acquire() as connection:
+                yield connection
+        except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+            raise BrokerUnavailable(f"the database did not answer: {type(exc).__name__}") from exc
+        except (asyncpg.OperatorInterventionError, asyncpg.TransactionRollbackError) as exc:
+            raise BrokerUnavailable(f"the database refused for now: {type(exc).__name__}") from exc
+
+    async def claim(self, items: Sequence[tuple[str, str]], key_id: int | None = None, now: datetime | None = None) -> Claim:
+        """(event id, account id) pairs, ids distinct. Raises KeyRevoked when `key_id` is no longer valid."""
+        now = now or utcnow()
+        window_start, lease_start = now - self.window, now - self.lease
+        ordered = sorted(items)  # rows are locked in one order by every process: no deadlock between two claims
+        requested = [event_id for event_id, _ in items]
+        if self._postgres:
+            ids = [event_id for event_id, _ in ordered]
+            async with self._pg() as connection:
+                row = await connection.fetchrow(
+                    self._CLAIM_PG, ids, [account for _, account in ordered], key_id, now, window_start, lease_start
                 )
+                if not row["key_ok"]:
+                    raise KeyRevoked()
+                taken = set(row["claimed"])
+                rest = [event_id for event_id in ids if event_id not in taken]
+                produced = [r[0] for r in await connection.fetch(self._PRODUCED_PG, rest, window_start)] if rest else []
+        else:
+            taken, produced = await self._claim_portable(ordered, key_id, now, window_start, lease_start)
+        claimed, duplicates, busy = claim_outcome(requested, taken, produced)
+        return Claim(claimed, duplicates, busy, now)
+
+    async def _claim_portable(
+        self, ordered: list[tuple[str, str]], key_id: int | None, now: datetime, window_start: datetime, lease_start: datetime
+    ) -> tuple[set[str], list[str]]:
+        """SQLite: the same conditional upsert, a chunk at a time, in one transaction (rolled back if the key is gone)."""
+        taken: set[str] = set()
+        async with self._engine.begin() as connection:
+            for start in range(0, len(ordered), 300):
+                rows = [{"event_id": i, "account_id": a, "received_at": now, "produced": False} for i, a in ordered[start : start + 300]]
+                statement = sqlite.insert(IngestedEvent).values(rows)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["event_id"],
+                    set_={"account_id": statement.excluded.account_id, "received_at": now, "produced": False},
+                    where=(IngestedEvent.received_at < window_start)
+                    | (~IngestedEvent.produced & (IngestedEvent.received_at < lease_start)),
+                ).returning(IngestedEvent.event_id)
+                taken.update((await connection.execute(statement)).scalars())
+            if key_id is not None:
+                valid = await connection.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
+                if valid is None:
+                    await connection.rollback()
+                    raise KeyRevoked()
+            rest = [event_id for event_id, _ in ordered if event_id not in taken]
+            produced: list[str] = []
+            for start in range(0, len(rest), 500):
+                query = select(IngestedEvent.event_id).where(
+                    IngestedEvent.event_id.in_(rest[start : start + 500]), IngestedEvent.produced, IngestedEvent.received_at >= window_start
+                )
+                produced.extend((await connection.execute(query)).scalars())
+        return taken, produced
+
+    async def mark_produced(self, claim: Claim) -> None:
+        """After Kafka's ack: from now on a replay is a duplicate. On PostgreSQL the marks of requests finishing
+        together go in one statement (a group commit): each request still waits for its own rows to be marked."""
+        if not claim.claimed:
+            return
+        if not self._postgres:
+            await self._settle(claim, "", produced=True)
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._marks.append((claim, done))
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark_pending(), name="ingest-dedupe-marks")
+        await asyncio.shield(done)
+
+    async def _mark_pending(self) -> None:
+        """Marks whatever is waiting, one statement per round, until nothing is."""
+        while self._marks:
+            marks, self._marks = self._marks, []
+            ids = [event_id for claim, _ in marks for event_id in claim.claimed]
+            stamps = [claim.stamp for claim, _ in marks for _ in claim.claimed]
+            try:
+                async with self._pg() as connection:
+                    await connection.execute(self._MARK_PG, ids, stamps)
+            except Exception as exc:  # every waiting request fails alike (503, or 500 for a bug)
+                for _, done in marks:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for _, done in marks:
+                if not done.done():
+                    done.set_result(None)
+
+    async def release(self, claim: Claim) -> None:
+        """The produce failed (or was not attempted): the ids are free for the retry at once."""
+        await self._settle(claim, self._RELEASE_PG, produced=False)
+
+    async def _settle(self, claim: Claim, statement_pg: str, produced: bool) -> None:
+        if not claim.claimed:
+            return
+        if self._postgres:
+            async with self._pg() as connection:
+                await connection.execute(statement_pg, claim.claimed, claim.stamp)
+            return
+        async with self._engine.begin() as connection:
+            for start in range(0, len(claim.claimed), 500):
+                mine = (
+                    IngestedEvent.event_id.in_(claim.claimed[start : start + 500]),
+                    IngestedEvent.received_at == claim.stamp,
+                    ~IngestedEvent.produced,
+                )
+                if produced:
+                    await connection.execute(update(IngestedEvent).where(*mine).values(produced=True))
+                else:
+                    await connection.execute(delete(IngestedEvent).where(*mine))
+
+    @asynccontextmanager
+    async def holding(self, items: Sequence[tuple[str, str]], key_id: int | None = None) -> AsyncIterator[Claim]:
+        """Claim, let the caller produce the claimed ids, then mark them; any failure releases them (best effort:
+        if the release fails too, the lease frees them). Ids another request holds make this a 503 at once."""
+        claim = await self.claim(items, key_id)
+        if claim.busy:
+            await self._release_quietly(claim)
+            raise BrokerUnavailable(f"{len(claim.busy)} of these ids are being accepted by another request right now")
+        try:
+            yield claim
+        except BaseException:
+            await self._release_quietly(claim)
+            raise
+        await self.mark_produced(claim)
+
+    async def _release_quietly(self, claim: Claim) -> None:
+        try:
+            await asyncio.shield(self.release(claim))
+        except Exception:
+            log.warning("releasing %d claimed ids failed; they are free again after %s", len(claim.claimed), self.lease, exc_info=True)
 
     async def prune(self, now: datetime | None = None, chunk: int = 10_000) -> int:
         """Drop ids past the window, a chunk at a time so no transaction holds the table long."""

@@ -37,6 +37,7 @@ class IngestRuntime:
     _pruner: asyncio.Task[None] | None = field(default=None)
 
     async def start(self) -> None:
+        await self.dedupe.start()
         await start_with_retry(self.producer.start, "kafka producer")
         self.started = True
         self._pruner = asyncio.create_task(self._prune_forever(), name="ingest-dedupe-pruner")
@@ -49,6 +50,7 @@ class IngestRuntime:
                 await self._pruner
         if self.started:
             await self.producer.stop()
+        await self.dedupe.close()
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
@@ -71,7 +73,9 @@ def build(settings: Settings, config: RadarConfig | None = None) -> IngestRuntim
     engine = create_engine(settings.database_url, pre_ping=False)  # a dropped connection answers 503 (api.py)
     sessions = sessionmaker(engine)
     producer = make_producer(settings)
-    dedupe = DedupeStore(engine, timedelta(days=ingest.dedupe_window_days))
+    # a claim must outlive the request that holds it: the produce timeout, twice over
+    lease = timedelta(seconds=max(ingest.claim_lease_seconds, 2 * settings.radar_produce_timeout_s))
+    dedupe = DedupeStore(engine, timedelta(days=ingest.dedupe_window_days), lease, settings.radar_produce_timeout_s)
     service = IngestService(
         publisher=KafkaPublisher(producer, settings.radar_produce_timeout_s),
         dedupe=dedupe,

@@ -119,8 +119,9 @@ def check_event_size(index: int, raw: object) -> None:
 
 
 def serialize(events: list[Event], indexes: Sequence[int] | None = None) -> list[bytes]:
-    """Canonical JSON per event; an event over Segment's 32 KB is refused (413) naming its index."""
-    payloads = [event.model_dump_json().encode() for event in events]
+    """Canonical JSON per event; an event over Segment's 32 KB is refused (413) naming its index. The model's own
+    serializer straight to bytes: the same output as `model_dump_json().encode()` at about half the cost."""
+    payloads = [event.__pydantic_serializer__.to_json(event) for event in events]
     for position, payload in enumerate(payloads):
         if len(payload) > MAX_EVENT_BYTES:
             index = indexes[position] if indexes is not None else position

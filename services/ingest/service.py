@@ -1,8 +1,10 @@
 """Ingest's service layer: what happens to an accepted request, independent of HTTP.
 
-Order everywhere: dedupe check (one query), produce and wait for every ack, then record ids and declarations.
-A crash between the ack and the record may repeat an event on Kafka (signals drops repeated ids), never lose one.
-Two processes receiving the same new id at the same instant may both produce it, for the same reason.
+Order everywhere: claim the request's new ids (one statement, which also checks the key is not revoked), produce
+and wait for every ack, record declarations, then mark the ids produced; any failure before the mark releases the
+claim, so a retry is produced, never dropped. A crash between the ack and the mark may repeat an event on Kafka
+once the claim's lease has run out (signals drops repeated ids), never lose one. Two requests carrying the same
+new id at the same instant cannot both produce it: the second gets 503 until the first has finished.
 """
 
 from __future__ import annotations
@@ -51,49 +53,53 @@ class IngestService:
         finally:
             self._inflight -= 1
 
-    async def accept_events(self, parsed: ParsedEvents) -> IngestResult:
+    async def accept_events(self, parsed: ParsedEvents, key_id: int | None = None) -> IngestResult:
         events = parsed.events
         async with self._slot():
-            ids = [event.id for event in events]
-            fresh = fresh_positions(ids, await self.dedupe.seen(ids))
-            await self.publisher.publish(self.topics.usage_events, [(events[i].account_id.encode(), parsed.payloads[i]) for i in fresh])
-            await self.dedupe.record([(events[i].id, events[i].account_id) for i in fresh])
+            firsts = fresh_positions([event.id for event in events], set())
+            async with self.dedupe.holding([(events[i].id, events[i].account_id) for i in firsts], key_id) as claim:
+                taken = set(claim.claimed)
+                fresh = [i for i in firsts if events[i].id in taken]
+                await self.publisher.publish_events(self.topics.usage_events, [(events[i].account_id, parsed.payloads[i]) for i in fresh])
         return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
-    async def accept_translation(self, translation: Translation) -> SourceIngestResult:
+    async def accept_translation(self, translation: Translation, key_id: int | None = None) -> SourceIngestResult:
         """Segment or CloudEvents: events to usage-events, group calls merged into the account, to account-updates."""
         events, patches = translation.events, translation.accounts
         async with self._slot():
             ids = [event.id for event in events] + [patch.message_id for patch in patches]
-            fresh = set(fresh_positions(ids, await self.dedupe.seen(ids)))
-            new_events = [events[i] for i in range(len(events)) if i in fresh]
-            new_patches = [patch for offset, patch in enumerate(patches) if len(events) + offset in fresh]
-            payloads = serialize(new_events, [translation.positions[i] for i in range(len(events)) if i in fresh])
+            accounts = [event.account_id for event in events] + [patch.account_id for patch in patches]
+            firsts = fresh_positions(ids, set())
+            async with self.dedupe.holding([(ids[i], accounts[i]) for i in firsts], key_id) as claim:
+                taken = set(claim.claimed)
+                fresh = {i for i in firsts if ids[i] in taken}
+                new_events = [events[i] for i in range(len(events)) if i in fresh]
+                new_patches = [patch for offset, patch in enumerate(patches) if len(events) + offset in fresh]
+                payloads = serialize(new_events, [translation.positions[i] for i in range(len(events)) if i in fresh])
 
-            known = await self.declarations.get_many(ACCOUNT, (patch.account_id for patch in new_patches))
-            now = utcnow()
-            updates: dict[str, AccountUpdate] = {}
-            for patch in new_patches:
-                merged = merge_account(known.get(patch.account_id), patch)
-                update = AccountUpdate(account_id=patch.account_id, updated_at=now, **merged.model_dump())
-                updates[patch.account_id] = update
-                known[patch.account_id] = update.model_dump(mode="json")
+                known = await self.declarations.get_many(ACCOUNT, (patch.account_id for patch in new_patches))
+                now = utcnow()
+                updates: dict[str, AccountUpdate] = {}
+                for patch in new_patches:
+                    merged = merge_account(known.get(patch.account_id), patch)
+                    update = AccountUpdate(account_id=patch.account_id, updated_at=now, **merged.model_dump())
+                    updates[patch.account_id] = update
+                    known[patch.account_id] = update.model_dump(mode="json")
 
-            await asyncio.gather(
-                self.publisher.publish(
-                    self.topics.usage_events, [(e.account_id.encode(), p) for e, p in zip(new_events, payloads, strict=True)]
-                ),
-                self.publisher.publish(
-                    self.topics.account_updates, [(a.encode(), u.model_dump_json().encode()) for a, u in updates.items()]
-                ),
-            )
-            await self.declarations.put(ACCOUNT, [(a, u.model_dump(mode="json"), u.updated_at) for a, u in updates.items()])
-            await self.dedupe.record([(e.id, e.account_id) for e in new_events] + [(p.message_id, p.account_id) for p in new_patches])
+                await asyncio.gather(
+                    self.publisher.publish_events(
+                        self.topics.usage_events, [(e.account_id, p) for e, p in zip(new_events, payloads, strict=True)]
+                    ),
+                    self.publisher.publish(
+                        self.topics.account_updates, [(a.encode(), u.model_dump_json().encode()) for a, u in updates.items()]
+                    ),
+                )
+                await self.declarations.put(ACCOUNT, [(a, u.model_dump(mode="json"), u.updated_at) for a, u in updates.items()])
         accepted = len(new_events) + len(new_patches)
         return SourceIngestResult(accepted=accepted, duplicates=len(ids) - accepted, ignored=translation.ignored)
 
-    async def accept_segment(self, translation: Translation) -> SegmentResult:
-        result = await self.accept_translation(translation)
+    async def accept_segment(self, translation: Translation, key_id: int | None = None) -> SegmentResult:
+        result = await self.accept_translation(translation, key_id)
         return SegmentResult(**result.model_dump())
 
     async def upsert_account(self, account_id: str, body: AccountUpsert) -> AccountUpdate:

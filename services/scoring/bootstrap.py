@@ -1,9 +1,10 @@
 """Wires scoring: consumer of signals, account and plan updates and health events, producer of alerts, the database.
 
 Health and satisfaction inputs (nps, csat, support_ticket, billing_issue, subscription_changed) arrive on
-usage-events with everything else ingest accepts. Scoring reads that topic too and drops the rest by a
-byte search for the compact `"type":"…"` key before any JSON parsing: no extra topic for ingest to
-dual-write, ordering per account kept (same key, same partition), and the unwanted majority costs a scan.
+usage-events with everything else ingest accepts, grouped into records per partition (shared/event_records.py).
+Scoring reads that topic too and drops a record with no health event by a byte search for the compact
+`"type":"…"` key before any JSON parsing: no extra topic for ingest to dual-write, ordering per account kept
+(same account, same partition), and the unwanted majority costs a scan.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shared.auth import KeyStore
 from shared.config import RadarConfig
 from shared.consumer_loop import ConsumerWorker, UnreadableRecord, start_with_retry
 from shared.db import create_engine, database_ready, sessionmaker
+from shared.event_records import decode_events
 from shared.kafka import make_consumer, make_producer
 from shared.schemas import EVENT_ADAPTER, AccountUpdate, PlanUpdate, Signal
 from shared.settings import Settings
@@ -76,17 +78,7 @@ class ScoringRuntime:
                 RECORDS.labels("plan_update", "processed").inc()
                 return
             if record.topic == self.topics.usage_events:
-                if record.value is None or not HEALTH_EVENT.search(record.value):
-                    RECORDS.labels("usage_event", "ignored").inc()
-                    return
-                event = EVENT_ADAPTER.validate_json(record.value)
-                if event.type not in HEALTH_EVENT_TYPES:
-                    RECORDS.labels("usage_event", "ignored").inc()
-                    return
-                applied = await handlers.handle_health_event(self.unit_of_work, event, self.config.scoring)  # type: ignore[arg-type]
-                if event.type == "subscription_changed":  # the revenue ledger; may win or lose an opportunity
-                    await outcomes_service.on_subscription_changed(self.sessions, event)  # type: ignore[arg-type]
-                RECORDS.labels("health_event", "processed" if applied else "duplicate").inc()
+                await self._handle_usage_record(record)
                 return
             signal = Signal.model_validate_json(record.value)
         except (ValidationError, TypeError) as exc:
@@ -97,6 +89,34 @@ class ScoringRuntime:
                 self.topics.expansion_alerts, key=alert.account_id.encode(), value=alert.model_dump_json().encode()
             )
         RECORDS.labels("signal", "processed").inc()
+
+    async def _handle_usage_record(self, record: ConsumerRecord) -> None:
+        """A usage-events record holds one event or an array of them (shared/event_records.py); only health events
+        matter here. Each is applied once by id, so a record retried after a failure part-way is harmless; bad
+        events are named after the good ones are applied."""
+        if record.value is None or not HEALTH_EVENT.search(record.value):
+            RECORDS.labels("usage_event", "ignored").inc()
+            return
+        try:
+            items = decode_events(record.value)
+        except ValueError as exc:
+            raise UnreadableRecord(str(exc)[:300]) from exc
+        problems: list[str] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or item.get("type") not in HEALTH_EVENT_TYPES:
+                RECORDS.labels("usage_event", "ignored").inc()
+                continue
+            try:
+                event = EVENT_ADAPTER.validate_python(item)
+            except ValidationError as exc:
+                problems.append(f"event {index}: {str(exc)[:300]}")
+                continue
+            applied = await handlers.handle_health_event(self.unit_of_work, event, self.config.scoring)  # type: ignore[arg-type]
+            if event.type == "subscription_changed":  # the revenue ledger; may win or lose an opportunity
+                await outcomes_service.on_subscription_changed(self.sessions, event)  # type: ignore[arg-type]
+            RECORDS.labels("health_event", "processed" if applied else "duplicate").inc()
+        if problems:
+            raise UnreadableRecord("; ".join(problems)[:600])
 
     async def start(self) -> None:
         await start_with_retry(self.producer.start, "kafka producer")

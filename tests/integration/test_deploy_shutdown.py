@@ -56,7 +56,8 @@ async def test_every_service_logs_json_and_exits_cleanly_on_sigterm(
     # ingest answered 202 only after Kafka acknowledged: stopping it right away loses nothing
     assert services["ingest"].stop(signal.SIGTERM, timeout=30) in GRACEFUL_EXIT
     async with TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader:
-        await reader.wait_count(1, 30, "the accepted event on usage-events")
+        (accepted,) = await reader.wait_events(1, 30, "the accepted event on usage-events")
+    assert accepted["id"] == "e1"
 
     for name, service in services.items():
         code = service.stop(signal.SIGTERM, timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
+from shared.event_records import decode_events, partition_of
 from tests.helpers import TopicReader
 
 
@@ -34,14 +35,18 @@ async def test_accepted_events_are_on_kafka_keyed_by_account_and_replays_are_dup
         assert (again.status_code, again.json()) == (202, {"accepted": 1, "duplicates": 1})
 
     async with TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader:
-        records = await reader.wait_count(4, 30, "events on usage-events")
+        await reader.wait_events(4, 30, "events on usage-events")
         await reader.drain_for(1)
-    ids = sorted(orjson.loads(r.value)["id"] for r in reader.records)
-    assert ids == ["e1", "e2", "e3", "e4"]
+    assert sorted(event["id"] for event in reader.events()) == ["e1", "e2", "e3", "e4"]
+    # one record per partition per request: an array of the events whose account hashes to that partition,
+    # keyed by the account when it holds one account's events; each account's events in request order
+    partitions = stack.settings.radar_partitions
+    assert len(reader.records) == len({partition_of("acme", partitions), partition_of("globex", partitions)}) + 1
     for record in reader.records:
-        assert record.key.decode() == orjson.loads(record.value)["account_id"]
-    partitions = {r.key: r.partition for r in records}
-    assert all(r.partition == partitions[r.key] for r in records)
+        accounts = {event["account_id"] for event in decode_events(record.value)}
+        assert all(partition_of(account, partitions) == record.partition for account in accounts)
+        assert record.key == (next(iter(accounts)).encode() if len(accounts) == 1 else None)
+    assert [event["id"] for event in reader.events() if event["account_id"] == "acme"] == ["e1", "e3", "e4"]
 
 
 async def test_bad_keys_and_bad_events_are_refused_clearly(stack_factory, database_url, service_factory, api_key_factory) -> None:

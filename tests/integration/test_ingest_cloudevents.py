@@ -68,9 +68,9 @@ async def test_structured_and_batch_cloudevents_reach_kafka_and_replays_are_dupl
         assert json_mode.status_code == 415 and "application/cloudevents+json" in json_mode.json()["message"]
 
     async with TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader:
-        await reader.wait_count(3, 30, "CloudEvents on usage-events")
+        await reader.wait_events(3, 30, "CloudEvents on usage-events")
         await reader.drain_for(1)
-    values = sorted((orjson.loads(r.value) for r in reader.records), key=lambda v: v["id"])
+    values = sorted(reader.events(), key=lambda v: v["id"])
     assert [(v["id"], v["type"], v["account_id"]) for v in values] == [
         ("/billing#1", "usage", "acme"),
         ("/billing#2", "usage", "acme"),

@@ -9,13 +9,14 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.helpers import await_for
+from tests.helpers import TopicReader, await_for
 from tests.integration.test_ingest import usage
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def ingested(database_url: str, event_id: str) -> bool:
+    """Recorded at all: produced, or claimed and not released (a failed produce must release its claim)."""
     connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         return bool(await connection.fetchval("SELECT count(*) FROM ingested_events WHERE event_id = $1", event_id))
@@ -84,3 +85,37 @@ async def test_the_dedupe_window_expires_and_old_ids_are_pruned(
         await await_for(pruned, 30, "the id to be pruned past the window")
         again = await client.post("/v1/events", json={"events": [usage("w1")]})
         assert again.json() == {"accepted": 1, "duplicates": 0}
+
+
+async def test_an_id_claimed_but_never_produced_answers_503_until_its_lease_runs_out_then_is_produced(
+    stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap
+) -> None:
+    """A process that died between claiming an id and Kafka's ack left the claim behind: a retry must be
+    produced (after the lease), never counted as a duplicate and dropped."""
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    service_factory("ingest", stack)  # the default lease: 30 s
+    url = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO ingested_events (event_id, account_id, received_at, produced) VALUES ('orphan', 'acme', now(), false)"
+        )
+        async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+            held = await client.post("/v1/events", json={"events": [usage("orphan"), usage("fresh")]})
+            assert held.status_code == 503 and int(held.headers["retry-after"]) >= 1 and "retry" in held.json()["message"]
+            # nothing of that request stays claimed: its other id is free for the retry at once
+            assert await connection.fetchval("SELECT count(*) FROM ingested_events WHERE event_id = 'fresh'") == 0
+
+            await connection.execute("UPDATE ingested_events SET received_at = now() - interval '31 seconds' WHERE event_id = 'orphan'")
+            retried = await client.post("/v1/events", json={"events": [usage("orphan"), usage("fresh")]})
+            assert (retried.status_code, retried.json()) == (202, {"accepted": 2, "duplicates": 0})
+            assert await connection.fetchval("SELECT count(*) FROM ingested_events WHERE produced") == 2
+            again = await client.post("/v1/events", json={"events": [usage("orphan")]})
+            assert again.json() == {"accepted": 0, "duplicates": 1}
+    finally:
+        await connection.close()
+    async with TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader:
+        await reader.wait_events(2, 30, "the retried events on usage-events")
+        await reader.drain_for(1)
+    assert sorted(event["id"] for event in reader.events()) == ["fresh", "orphan"]

@@ -88,9 +88,9 @@ async def test_two_ingest_processes_and_two_signals_workers_share_the_work_and_t
     assert sorted(s["account_id"] for s in signals) == ACCOUNTS
     assert {(s["type"], s["threshold"]) for s in signals} == {("usage_threshold_crossed", 0.8)}
     async with TopicReader(kafka_bootstrap, first.topics.usage_events) as reader:
-        await reader.wait_count(events, 30, "every accepted event on usage-events")
+        await reader.wait_events(events, 30, "every accepted event on usage-events")
         await reader.drain_for(1)
-    assert len(reader.records) == events
+    assert len(reader.events()) == events
     partitions = {record.partition for record in reader.records}
     assert len(partitions) >= 3  # the accounts spread over the partitions the two workers split
 

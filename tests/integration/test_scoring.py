@@ -11,6 +11,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import func, select
 
 from shared.db import Account, AlertRecord, Plan, Score, ScoreHistory, SignalRecord, create_engine
+from shared.event_records import group_events
 from tests.helpers import TopicReader, await_for, produce
 
 T = "2026-11-10T12:00:00Z"
@@ -173,10 +174,12 @@ async def test_an_unhealthy_account_gets_a_retention_alert_and_no_expansion_aler
     owners = {"csm": "dana@vendor.example", "ae": "sam@vendor.example"}
     await produce(kafka_bootstrap, topics.account_updates, [account("frail", "Frail Inc", arr=80_000, owners=owners)])
     await db.wait_rows(Account, 1, what="the account stored")
-    # health travels on usage-events among ordinary usage; the NPS event is delivered twice
+    # health travels on usage-events among ordinary usage, in a record grouped as ingest writes it (an array);
+    # the NPS event is delivered twice, the second time alone in a record of one event (an object)
     detractor = event("nps-1", "frail", "nps", score=3)
     noise = event("u-1", "frail", "usage", metric="api_calls", quantity=5)
-    await produce(kafka_bootstrap, topics.usage_events, [noise, detractor, detractor])
+    (grouped,) = group_events([("frail", noise[1]), ("frail", detractor[1])], stack.settings.radar_partitions)
+    await produce(kafka_bootstrap, topics.usage_events, [(grouped.key or b"frail", grouped.value), detractor])
     await db.wait_rows(Score, 1, Score.account_id == "frail", Score.health.is_not(None), what="the health score stored")
 
     async with TopicReader(kafka_bootstrap, topics.expansion_alerts) as reader:
@@ -208,7 +211,7 @@ async def test_unreadable_records_are_skipped_not_fatal(stack_factory, database_
     scoring = service_factory("scoring", stack)
     topics = stack.topics
     async with TopicReader(kafka_bootstrap, topics.expansion_alerts) as reader:
-        await produce(kafka_bootstrap, topics.usage_events, [(b"acme", b'{"type":"nps","id":1}')])
+        await produce(kafka_bootstrap, topics.usage_events, [(b"acme", b'{"type":"nps","id":1}'), (b"acme", b'[{"type":"nps"}, 7]')])
         await produce(
             kafka_bootstrap, topics.expansion_signals, [(b"acme", b"{not json"), (b"acme", b'{"signal_id": 1}'), signal("s-ok", 0.9)]
         )
