@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.structs import RecordMetadata
 
 from shared.settings import Settings
 from shared.topics import Topics, TopicSpec
@@ -27,6 +30,35 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+class RecordTooLarge(ValueError):
+    """One record bigger than a whole producer batch (`max_batch_size`)."""
+
+
+async def send_batches(
+    producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes | None, bytes, int]]
+) -> list[tuple[asyncio.Future[RecordMetadata], int]]:
+    """Enqueue (key, value, partition) records as one record batch per partition, more only when one fills.
+
+    aiokafka's `send()` costs a future and a metadata check per record; a built batch costs neither, which is
+    several times cheaper when thousands of records go at once. Returns each batch's future (it resolves to
+    the batch's metadata, its offset the first record's, once Kafka acknowledged) with its record count."""
+    by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+    for key, value, partition in records:
+        by_partition[partition].append((key, value))
+    sent: list[tuple[asyncio.Future[RecordMetadata], int]] = []
+    for partition, items in by_partition.items():
+        batch, count = producer.create_batch(), 0
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+                batch, count = producer.create_batch(), 0
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise RecordTooLarge(f"a record of {len(value)} bytes does not fit a producer batch for {topic}")
+            count += 1
+        sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+    return sent
 
 
 def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: object) -> AIOKafkaConsumer:

@@ -14,10 +14,13 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def _aware_utc(value: datetime) -> datetime:
-    """Naive timestamps are taken as UTC so event time never depends on the server's zone."""
-    if value.tzinfo is None:
+    """Naive timestamps are taken as UTC so event time never depends on the server's zone. Others keep their
+    instant; one already at offset zero (the usual `...Z`) is returned as parsed: a `replace` would cost more
+    than the rest of the event's validation."""
+    offset = value.utcoffset()
+    if offset is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return value.astimezone(UTC) if offset else value
 
 
 Timestamp = Annotated[datetime, AfterValidator(_aware_utc)]

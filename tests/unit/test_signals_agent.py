@@ -3,6 +3,7 @@ through decode, the batch, the publisher, the table write and the acknowledgemen
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -301,6 +302,50 @@ async def test_no_state_is_written_and_nothing_acknowledged_when_signals_cannot_
         # the crossing was never delivered: its state is not written, its event stays uncommitted (replayed)
         assert radar.state("acme")["usage"] == {}
         assert radar.worker.pending == [] and radar.worker.states.dirty == {}
+
+
+async def test_a_delivery_that_fails_after_the_send_keeps_the_state_unwritten(signals_harness) -> None:
+    """Signals are sent without waiting; the flush awaits their deliveries before it writes any state."""
+
+    async def publish(signals) -> list[asyncio.Future]:  # type: ignore[no-untyped-def]
+        lost = asyncio.get_running_loop().create_future()
+        lost.set_exception(ConnectionError("broker gone before it acknowledged"))
+        return [lost]
+
+    # the agent never flushes on its own here: the test's flush is the one that meets the failure
+    async with signals_harness(publish=publish, state_flush_seconds=60) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        written = len(radar.changelog)
+        await radar.put(radar.topics.usage_events, [usage(85)])
+        with pytest.raises(ConnectionError, match="broker gone"):
+            await radar.settled(timeout=1)  # the flush it runs raises
+        assert not radar.events[-1].message.acked
+        assert len(radar.changelog) == written  # nothing written after the failed delivery
+        assert radar.state("acme")["usage"] == {}
+        assert radar.worker.pending == [] and radar.worker.states.dirty == {} and radar.worker.deliveries == []
+
+
+async def test_after_a_failed_delivery_the_worker_reads_again_from_its_committed_position(signals_harness) -> None:
+    failures = [ConnectionError("broker gone before it acknowledged")]
+
+    async def publish(signals) -> list[asyncio.Future]:  # type: ignore[no-untyped-def]
+        if not failures:
+            return []
+        lost = asyncio.get_running_loop().create_future()
+        lost.set_exception(failures.pop())
+        return [lost]
+
+    async with signals_harness(publish=publish, state_flush_seconds=60) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        await radar.put(radar.topics.usage_events, [usage(85, event_id="e1")])
+        with pytest.raises(ConnectionError):
+            await radar.settled(timeout=1)
+        radar.events.clear()  # what the worker dropped is Faust's to forget; the log still holds it
+        signals = await radar.send_events([usage(1, event_id="e2")])
+        # e1 read again from the committed position: counted once, its crossing sent again under the same id
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 86
+        assert [(s.event_id, s.threshold) for s in radar.sent] == [("e1", 0.8), ("e1", 0.8)]
+        assert signals == [radar.sent[1]] and radar.sent[0].signal_id == radar.sent[1].signal_id
 
 
 async def test_a_record_may_carry_many_events_of_its_partition(signals_harness) -> None:

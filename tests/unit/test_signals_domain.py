@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 import pytest
 
 from services.signals.domain import (
@@ -8,6 +9,8 @@ from services.signals.domain import (
     apply_account_update,
     apply_event,
     billing_period,
+    dump_state,
+    load_state,
     matching_account_domain,
 )
 from shared.schemas import (
@@ -195,7 +198,8 @@ def test_remembered_ids_are_bounded() -> None:
     rules = Rules(thresholds=(0.8,), recent_event_ids=3)
     for index in range(5):
         apply_event(state, usage(1, event_id=f"id{index}"), rules)
-    assert state.recent_event_ids == ["id2", "id3", "id4"]
+    assert list(state.recent_event_ids) == ["id2", "id3", "id4"]
+    assert dump_state(state)["recent_event_ids"] == ["id2", "id3", "id4"]  # stored as a list, oldest first
 
 
 # ----------------------------------------------------------------------------- seats, teams, features, growth, history
@@ -378,3 +382,19 @@ def test_integrations_are_remembered_once() -> None:
         )
         apply_event(state, connected, RULES)
     assert state.integrations == ["slack"]
+
+
+def test_state_comes_back_from_the_table_as_it_was_written() -> None:
+    """The table holds JSON: every kind of field (datetimes, nested usage, closed periods, id window) survives."""
+    state = account({"api_calls": 100, "seats": 10, "storage_gb": 10}, domains=["acme.com"])
+    apply_event(state, usage(85, at=T0 - timedelta(days=30)), RULES)
+    apply_event(state, usage(90), RULES)
+    apply_event(state, user("ann@acme.com"), RULES)
+    apply_event(state, GaugeEvent(id="g1", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=8.5), RULES)
+    apply_event(state, feature("sso", T0), RULES)
+    state.source_offsets["usage-events[0]"] = 41
+    stored = orjson.loads(orjson.dumps(dump_state(state)))
+    assert stored["recent_event_ids"] == list(state.recent_event_ids) and stored["history"]
+    assert load_state(stored) == state
+    # a state written before the id window became a dict in memory reads the same
+    assert load_state({**stored, "recent_event_ids": ["x", "y"]}).recent_event_ids == {"x": None, "y": None}
