@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for tests: initdb + pg_ctl from Debian's postgresql package.
-#   deploy/postgres.sh start DIR   -> prints the admin URL (postgresql+asyncpg://...) on stdout
+#   deploy/postgres.sh start DIR   -> prints the admin URL (postgresql+asyncpg://...) on stdout; a cluster
+#                                    already in DIR (stopped earlier) starts again on its own port, data kept
 #   deploy/postgres.sh stop DIR
 # initdb refuses to run as root, so as root the cluster belongs to the 'postgres' system user.
 set -euo pipefail
@@ -38,9 +39,13 @@ start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$dir"; chmod 700 "$dir"; fi
-  port=$(free_port)
-  as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  if [[ -f "$dir/data/PG_VERSION" && -f "$dir/port" ]]; then
+    port=$(cat "$dir/port")  # a cluster stopped earlier starts again where it was, same data, same address
+  else
+    port=$(free_port)
+    as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  fi
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
     start >&2 || { tail -50 "$dir/postgres.log" >&2; die "postgres did not start"; }

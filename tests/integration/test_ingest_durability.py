@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 import asyncpg
 import httpx
 
+from shared.db import upgrade_database
 from tests.helpers import TopicReader, await_for
 from tests.integration.test_ingest import usage
 
@@ -48,6 +52,49 @@ async def test_a_stopped_broker_gets_503_with_retry_after_in_bounded_time_never_
     # nothing unacknowledged was recorded as ingested: a retry will be produced, not dropped as a duplicate
     assert await ingested(database_url, "before")
     assert not any([await ingested(database_url, f"down-{n}") for n in range(5)])
+
+
+async def test_a_stopped_database_gets_503_in_bounded_time_and_the_retries_are_produced_once(
+    stack_factory, service_factory, api_key_factory, kafka_bootstrap
+) -> None:
+    """PostgreSQL (the shared dedupe record) stops mid-traffic and comes back: nothing is promised while it is
+    gone, and the clients' retries afterwards are accepted, not taken for duplicates, and produced once."""
+    cluster = Path(tempfile.mkdtemp(prefix="radar-pg-"))  # not under pytest's tmp_path: the postgres user must reach it
+    postgres = ["bash", str(ROOT / "deploy/postgres.sh")]
+    started = subprocess.run([*postgres, "start", str(cluster)], capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr[-3000:]
+    database_url = started.stdout.strip()
+    try:
+        await asyncio.to_thread(upgrade_database, database_url)
+        key = api_key_factory(database_url)
+        stack = stack_factory(database_url)
+        service_factory("ingest", stack, RADAR_PRODUCE_TIMEOUT_S="3")
+        batches = [{"events": [usage(f"outage-{n}")]} for n in range(4)]
+        async with (
+            TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader,
+            httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}, timeout=30) as client,
+        ):
+            assert (await client.post("/v1/events", json={"events": [usage("before-outage")]})).status_code == 202
+            assert subprocess.run([*postgres, "stop", str(cluster)], capture_output=True, timeout=60).returncode == 0
+            began = asyncio.get_running_loop().time()
+            answers = await asyncio.gather(*(client.post("/v1/events", json=batch) for batch in batches))
+            waited = asyncio.get_running_loop().time() - began
+            for answer in answers:
+                assert answer.status_code == 503, answer.text
+                assert int(answer.headers["retry-after"]) >= 1 and "retry" in answer.json()["message"]
+            assert waited < 15, f"the 503s took {waited:.1f}s"
+
+            again = subprocess.run([*postgres, "start", str(cluster)], capture_output=True, text=True, timeout=120)
+            assert again.returncode == 0 and again.stdout.strip() == database_url, again.stderr[-3000:]
+            retried = [(await client.post("/v1/events", json=batch)).json() for batch in batches]
+            assert retried == [{"accepted": 1, "duplicates": 0}] * len(batches)
+            await reader.wait_events(1 + len(batches), 60, "events accepted before the outage and retried after it")
+            await reader.drain_for(1)
+        ids = Counter(event["id"] for event in reader.events())
+        assert ids == Counter(["before-outage", *(f"outage-{n}" for n in range(4))])  # each once: none lost, none twice
+    finally:
+        subprocess.run([*postgres, "stop", str(cluster)], capture_output=True, timeout=60)
+        shutil.rmtree(cluster, ignore_errors=True)
 
 
 async def test_replays_are_duplicates_across_processes_and_restarts(stack_factory, database_url, service_factory, api_key_factory) -> None:
