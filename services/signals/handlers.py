@@ -91,6 +91,8 @@ def decode(record: Record) -> tuple[list[AccountUpdate | Event], list[str]]:
         problems.append(f"{record.where}: unreadable {kind}: {str(exc)[:300]}")
         items = _readable_items(record) if grouped else []
     misplaced = [item for item in items if not _belongs(record, item, grouped)]
+    if not misplaced:
+        return items, problems
     for item in misplaced:
         where = f"partition {record.partition}" if grouped else f"key {record.key!r}"
         problems.append(f"{record.where}: account {item.account_id!r} does not belong to this record's {where}")
