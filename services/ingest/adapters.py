@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,13 +13,13 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import ApiKey, IngestDeclaration, IngestedEvent, insert_for
-from shared.event_records import group_events
+from shared.event_records import group_events, partition_of
+from shared.kafka import RecordTooLarge, send_batches
 from shared.schemas import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,28 +35,21 @@ class KafkaPublisher:
     def __init__(self, producer: AIOKafkaProducer, timeout_s: float) -> None:
         self._producer = producer
         self._timeout_s = timeout_s
-        self._partition = DefaultPartitioner()
 
     async def publish(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Keyed records (account or plan updates), each to the partition Kafka's default partitioner picks for its
+        key, sent as one producer batch per partition."""
         if not records:
             return
         try:
             async with asyncio.timeout(self._timeout_s):
-                partitions = sorted(await self._producer.partitions_for(topic))
-                by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
-                for key, value in records:
-                    by_partition[self._partition(key, partitions, partitions)].append((key, value))
-                acks = []
-                for partition, items in by_partition.items():
-                    batch = self._producer.create_batch()
-                    for key, value in items:
-                        if batch.append(key=key, value=value, timestamp=None) is None:
-                            acks.append(await self._producer.send_batch(batch, topic, partition=partition))
-                            batch = self._producer.create_batch()
-                            if batch.append(key=key, value=value, timestamp=None) is None:
-                                raise BrokerUnavailable(f"a record of {len(value)} bytes does not fit a producer batch")
-                    acks.append(await self._producer.send_batch(batch, topic, partition=partition))
-                await asyncio.gather(*acks)
+                partitions = len(await self._producer.partitions_for(topic))
+                sent = await send_batches(
+                    self._producer, topic, ((key, value, partition_of(key.decode(), partitions)) for key, value in records)
+                )
+                await asyncio.gather(*(ack for ack, _count in sent))
+        except RecordTooLarge as exc:
+            raise BrokerUnavailable(str(exc)) from exc
         except (TimeoutError, KafkaError) as exc:
             raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
 

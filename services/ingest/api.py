@@ -212,19 +212,12 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
     basic = HTTPBasic(auto_error=False, description="Segment's scheme: the API key as user name, no password")
 
     async def answer_error(request: Request, exc: Exception) -> Response | None:
-        """The answer to an exception ingest maps itself (None: let it propagate), for the fast path."""
-        if isinstance(exc, HTTPException):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        if isinstance(exc, BatchRejected):
-            return await rejected(request, exc)
-        if isinstance(exc, BrokerUnavailable):
-            return await unavailable(request, exc)
-        if isinstance(exc, KeyRevoked):
-            return await key_revoked(request, exc)
-        if isinstance(exc, DBAPIError):
-            return await database_down(request, exc) if _database_gone(exc) else None
-        if isinstance(exc, OSError):
-            return await database_unreachable(request, exc)
+        """What the app's own exception handlers answer (None: none applies, let it propagate), for the fast path,
+        looked up the way Starlette does: the nearest class in the exception's MRO with a handler."""
+        for kind in type(exc).__mro__:
+            handler = app.exception_handlers.get(kind)
+            if handler is not None:
+                return await handler(request, exc)
         return None
 
     @app.exception_handler(BatchRejected)
