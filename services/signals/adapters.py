@@ -8,7 +8,6 @@ the state covering the records is written, the positions its OffsetGuard admitte
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -18,8 +17,6 @@ from aiokafka.structs import RecordMetadata
 from faust.types import TP
 
 from shared.kafka import send_batches
-
-log = logging.getLogger(__name__)
 
 
 class Partitions(Protocol):
@@ -92,7 +89,6 @@ class KafkaPartitions:
                     return records[0].offset < end
 
     async def go_back(self, partition: TP, offset: int) -> None:
-        log.warning("records of %s from offset %d were skipped on the way to the agent: reading them again", partition, offset)
         await self._app.consumer.seek(partition, offset)
 
     async def commit(self, positions: Mapping[TP, int]) -> None:

@@ -8,6 +8,8 @@ How it stays exactly-once in effect and fast:
 - every record passes the OffsetGuard first (offsets.py): each partition's records reach the rules in
   offset order, once, with no hole — Faust can skip records around start-up and rebalances, and the
   worker then reads them again from the missing offset;
+- a partition taken over (at start-up, on a rebalance) applies no usage until its account updates are read up to
+  their end: a replay then meets the limits the first pass met, and emits the same crossings;
 - a batch's signals are handed to the producer at once, and every delivery is awaited at the start of
   the next flush, before any state is written: no state that records a crossing can reach the
   changelog ahead of the signal itself, and no batch waits for a broker round trip of its own;
@@ -112,6 +114,8 @@ class SignalsWorker:
         self.states = AccountStates(load=table.get)
         self.positions = positions
         self.guard: OffsetGuard[TP] = OffsetGuard()
+        # usage partition -> (its account-updates partition, the offset that one must reach first)
+        self.held: dict[TP, tuple[TP, int]] = {}
         self.last_arrival: dict[TP, float] = {}
         self.pending: list[tuple[StreamT, EventT]] = []
         # each batch's signal deliveries, awaited before the next state write
@@ -124,13 +128,16 @@ class SignalsWorker:
         admitted = []
         for event in events:
             message = event.message
-            verdict = self.guard.admit(message.tp, message.offset)
+            verdict = Admission.HELD if message.tp in self.held else self.guard.admit(message.tp, message.offset)
             if verdict is Admission.UNKNOWN:
                 self.guard.start(message.tp, await self.positions.start_position(message.tp))
-                verdict = self.guard.admit(message.tp, message.offset)
+                if message.topic == self.topics.usage_events:
+                    await self._hold_until_account_updates_read(message.tp)
+                verdict = Admission.HELD if message.tp in self.held else self.guard.admit(message.tp, message.offset)
             if verdict is Admission.HOLE:
                 missing_from = self.guard.expected[message.tp]
                 if await self.positions.has_records(message.tp, missing_from, message.offset):
+                    log.warning("records of %s from offset %d skipped before the agent: reading them again", message.tp, missing_from)
                     await self.positions.go_back(message.tp, self.guard.go_back(message.tp))
                     verdict = Admission.WAIT
                 else:
@@ -142,7 +149,29 @@ class SignalsWorker:
             else:
                 RECORDS.labels("any", verdict.value).inc()
                 await stream.ack(event)  # Faust's bookkeeping only: no offset moves for it
+        if self.held:
+            await self._release_held()
         return admitted
+
+    async def _hold_until_account_updates_read(self, usage: TP) -> None:
+        """A partition taken over is read again from its committed position, and Faust fetches the two input topics
+        independently: replayed usage could run ahead of the account update it first followed, meet no limit, and
+        then that update, crossing several thresholds at once, would emit only the highest; a signal first missed,
+        then lost. So a partition's usage waits until its account updates are read up to the end they had then."""
+        updates = TP(self.topics.account_updates, usage.partition)
+        if updates not in self.guard.expected:
+            self.guard.start(updates, await self.positions.start_position(updates))
+        end = (await self.positions.end_offsets({updates})).get(updates, 0)
+        if end > self.guard.expected[updates]:
+            log.info("%s waits until %s is read up to offset %d", usage, updates, end)
+            self.held[usage] = (updates, end)
+
+    async def _release_held(self) -> None:
+        """Usage held back is read again from its position once its account updates have been applied."""
+        for usage, (updates, end) in list(self.held.items()):
+            if self.guard.expected.get(updates, 0) >= end:
+                del self.held[usage]
+                await self.positions.go_back(usage, self.guard.go_back(usage))
 
     def record(self, event: EventT) -> Record:
         message = event.message
@@ -189,6 +218,7 @@ class SignalsWorker:
         self.pending.clear()
         self.deliveries.clear()
         self.guard.reset()
+        self.held.clear()
         self.last_arrival.clear()
 
     async def flush(self) -> None:
@@ -223,7 +253,7 @@ class SignalsWorker:
             ends = await self.positions.end_offsets(assigned)
             now, resumed = asyncio.get_running_loop().time(), 0
             for partition in assigned:
-                if now - self.last_arrival.setdefault(partition, now) < quiet_seconds:
+                if partition in self.held or now - self.last_arrival.setdefault(partition, now) < quiet_seconds:
                     continue
                 if partition not in self.guard.expected:
                     self.guard.start(partition, await self.positions.start_position(partition))

@@ -26,6 +26,7 @@ class Admission(Enum):
     WAIT = "wait"  # the consumer was sent back to a missing offset; this one comes again after it
     HOLE = "hole"  # after the position: records were skipped, unless the log has none there (compaction)
     UNKNOWN = "unknown"  # the first record since the assignment: the position must be read from the group first
+    HELD = "held"  # usage of a partition whose account updates are still being read up to their end (the worker's call)
 
 
 @dataclass

@@ -89,9 +89,15 @@ async def test_two_workers_one_killed_mid_stream_every_signal_exactly_once(stack
             await reader.poll()
             return expected <= received()
 
+        def missing() -> str:
+            accounts = {signal_id.split(":")[0] for signal_id in expected - received()}
+            signals = [orjson.loads(record.value) for record in reader.records]
+            seen = [(s["signal_id"], s["event_id"], s["value"]) for s in signals if s["account_id"] in accounts]
+            return f"missing after the kill: {sorted(expected - received())}; what those accounts got: {seen}"
+
         deadline = asyncio.get_running_loop().time() + 180
         while not await all_expected():
-            assert asyncio.get_running_loop().time() < deadline, f"missing after the kill: {sorted(expected - received())}"
+            assert asyncio.get_running_loop().time() < deadline, missing()
         # the survivor has caught up with everything produced: anything else would have arrived by now
         await reader.drain_for(3)
 

@@ -146,6 +146,22 @@ async def test_a_partition_whose_records_all_were_skipped_is_read_again_once_it_
         assert await radar.worker.resume_stalled(quiet_seconds=0) == 0, "caught up: nothing to read again"
 
 
+async def test_a_partition_taken_over_applies_no_usage_before_its_account_updates(signals_harness) -> None:
+    """A replay from the committed position: Faust hands over the usage backlog before the account update it
+    first followed. Applied without a limit, then crossed all at once by the update, it would emit only 95 %."""
+    async with signals_harness() as radar:
+        updates = TP(radar.topics.account_updates, 0)
+        await radar.put(radar.topics.account_updates, [account({"api_calls": 100})], lost={0})
+        signals = await radar.send_events([usage(85, event_id="u0"), usage(5, event_id="u1"), usage(5, event_id="u2")])
+        assert signals == [] and radar.state("acme") is None, "usage waited for the limit instead of running ahead"
+        assert radar.worker.held, "the usage partition is held"
+        await radar.deliver_logged(updates)
+        await radar.settled()
+        assert [(s.threshold, s.event_id, s.value) for s in radar.sent] == [(0.8, "u0", 85.0), (0.9, "u1", 90.0), (0.95, "u2", 95.0)]
+        assert not radar.worker.held
+        assert radar.log.committed[TP(radar.topics.usage_events, 0)] == radar.agent.sent_offset
+
+
 async def test_a_hole_the_log_itself_has_is_passed_over(signals_harness) -> None:
     """Compaction or transaction markers leave offsets with no record: nothing to wait for."""
     async with signals_harness() as radar:
