@@ -27,6 +27,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 # how long a partition with unread records may stay silent before it is read again from its position
 STALL_CHECK_SECONDS = 5.0
+# usage records one partition may keep in memory while its account updates are read first
+MAX_HELD_RECORDS = 20_000
 
 RECORDS = Counter(
     "radar_signals_records",
@@ -92,6 +95,17 @@ class AccountTable(faust.Table):
         return len(records)
 
 
+@dataclass
+class Hold:
+    """A usage partition's records kept back until its account-updates partition reaches `end`. Bounded: past
+    `MAX_HELD_RECORDS` it keeps nothing more, and the partition is read again from its position once released."""
+
+    updates: TP
+    end: int
+    events: list[EventT] = field(default_factory=list)
+    overflowed: bool = False
+
+
 class SignalsWorker:
     """The agent's body, with the lock that keeps a flush from landing inside a batch."""
 
@@ -114,8 +128,8 @@ class SignalsWorker:
         self.states = AccountStates(load=table.get)
         self.positions = positions
         self.guard: OffsetGuard[TP] = OffsetGuard()
-        # usage partition -> (its account-updates partition, the offset that one must reach first)
-        self.held: dict[TP, tuple[TP, int]] = {}
+        # usage partitions waiting for their account updates (what arrives meanwhile is kept, in order)
+        self.held: dict[TP, Hold] = {}
         self.last_arrival: dict[TP, float] = {}
         self.pending: list[tuple[StreamT, EventT]] = []
         # each batch's signal deliveries, awaited before the next state write
@@ -125,15 +139,36 @@ class SignalsWorker:
 
     async def admitted(self, stream: StreamT, events: list[EventT]) -> list[EventT]:
         """The records the rules may see: each partition's in offset order, once, with no hole (offsets.py)."""
-        admitted = []
+        admitted: list[EventT] = []
+        await self._admit(stream, events, admitted)
+        while self.held:
+            released, reread = self._release_held()
+            for usage in reread:
+                await self.positions.go_back(usage, self.guard.go_back(usage))
+            if not released:
+                break
+            await self._admit(stream, released, admitted)  # after the account updates they waited for
+        return admitted
+
+    async def _admit(self, stream: StreamT, events: list[EventT], admitted: list[EventT]) -> None:
         for event in events:
             message = event.message
-            verdict = Admission.HELD if message.tp in self.held else self.guard.admit(message.tp, message.offset)
+            hold = self.held.get(message.tp)
+            verdict = Admission.HELD if hold else self.guard.admit(message.tp, message.offset)
             if verdict is Admission.UNKNOWN:
                 self.guard.start(message.tp, await self.positions.start_position(message.tp))
                 if message.topic == self.topics.usage_events:
-                    await self._hold_until_account_updates_read(message.tp)
-                verdict = Admission.HELD if message.tp in self.held else self.guard.admit(message.tp, message.offset)
+                    hold = await self._hold_until_account_updates_read(message.tp)
+                verdict = Admission.HELD if hold else self.guard.admit(message.tp, message.offset)
+            if verdict is Admission.HELD and hold is not None and not hold.overflowed:
+                if len(hold.events) < MAX_HELD_RECORDS:
+                    hold.events.append(event)  # kept in order, admitted once the hold is released
+                    continue
+                hold.overflowed = True  # kept nothing more: read again from the position once released
+                for kept in hold.events:
+                    RECORDS.labels("any", verdict.value).inc()
+                    await stream.ack(kept)
+                hold.events.clear()
             if verdict is Admission.HOLE:
                 missing_from = self.guard.expected[message.tp]
                 if await self.positions.has_records(message.tp, missing_from, message.offset):
@@ -149,11 +184,8 @@ class SignalsWorker:
             else:
                 RECORDS.labels("any", verdict.value).inc()
                 await stream.ack(event)  # Faust's bookkeeping only: no offset moves for it
-        if self.held:
-            await self._release_held()
-        return admitted
 
-    async def _hold_until_account_updates_read(self, usage: TP) -> None:
+    async def _hold_until_account_updates_read(self, usage: TP) -> Hold | None:
         """A partition taken over is read again from its committed position, and Faust fetches the two input topics
         independently: replayed usage could run ahead of the account update it first followed, meet no limit, and
         then that update, crossing several thresholds at once, would emit only the highest; a signal first missed,
@@ -162,16 +194,24 @@ class SignalsWorker:
         if updates not in self.guard.expected:
             self.guard.start(updates, await self.positions.start_position(updates))
         end = (await self.positions.end_offsets({updates})).get(updates, 0)
-        if end > self.guard.expected[updates]:
-            log.info("%s waits until %s is read up to offset %d", usage, updates, end)
-            self.held[usage] = (updates, end)
+        if end <= self.guard.expected[updates]:
+            return None
+        log.info("%s waits until %s is read up to offset %d", usage, updates, end)
+        hold = self.held[usage] = Hold(updates, end)
+        return hold
 
-    async def _release_held(self) -> None:
-        """Usage held back is read again from its position once its account updates have been applied."""
-        for usage, (updates, end) in list(self.held.items()):
-            if self.guard.expected.get(updates, 0) >= end:
+    def _release_held(self) -> tuple[list[EventT], list[TP]]:
+        """The usage records kept by every hold whose account updates are now applied (each partition's in order),
+        and the partitions to read again from their position instead (their hold outgrew its buffer)."""
+        released: list[EventT] = []
+        reread: list[TP] = []
+        for usage, hold in list(self.held.items()):
+            if self.guard.expected.get(hold.updates, 0) >= hold.end:
                 del self.held[usage]
-                await self.positions.go_back(usage, self.guard.go_back(usage))
+                if hold.overflowed:
+                    reread.append(usage)
+                released += hold.events
+        return released, reread
 
     def record(self, event: EventT) -> Record:
         message = event.message

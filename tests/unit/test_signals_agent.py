@@ -11,6 +11,7 @@ import orjson
 import pytest
 from faust.types import TP
 
+from services.signals import app as signals_app
 from services.signals.handlers import partition_of
 from shared.schemas import SignalType
 
@@ -146,20 +147,35 @@ async def test_a_partition_whose_records_all_were_skipped_is_read_again_once_it_
         assert await radar.worker.resume_stalled(quiet_seconds=0) == 0, "caught up: nothing to read again"
 
 
-async def test_a_partition_taken_over_applies_no_usage_before_its_account_updates(signals_harness) -> None:
+async def until(condition, what: str, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize("max_held", [20_000, 2], ids=["kept-in-memory", "outgrew-its-buffer-read-again"])
+async def test_a_partition_taken_over_applies_no_usage_before_its_account_updates(signals_harness, monkeypatch, max_held) -> None:
     """A replay from the committed position: Faust hands over the usage backlog before the account update it
     first followed. Applied without a limit, then crossed all at once by the update, it would emit only 95 %."""
+    monkeypatch.setattr(signals_app, "MAX_HELD_RECORDS", max_held)
     async with signals_harness() as radar:
-        updates = TP(radar.topics.account_updates, 0)
+        updates, usage_tp = TP(radar.topics.account_updates, 0), TP(radar.topics.usage_events, 0)
         await radar.put(radar.topics.account_updates, [account({"api_calls": 100})], lost={0})
-        signals = await radar.send_events([usage(85, event_id="u0"), usage(5, event_id="u1"), usage(5, event_id="u2")])
-        assert signals == [] and radar.state("acme") is None, "usage waited for the limit instead of running ahead"
-        assert radar.worker.held, "the usage partition is held"
+        await radar.put(radar.topics.usage_events, [usage(85, event_id="u0"), usage(5, event_id="u1"), usage(5, event_id="u2")])
+
+        def all_taken() -> bool:  # kept by the hold, or (past its buffer) dropped, to be read again
+            hold = radar.worker.held.get(usage_tp)
+            return hold is not None and (len(hold.events) == 3 or (hold.overflowed and all(e.message.acked for e in radar.events)))
+
+        await until(all_taken, "the agent to take the three usage records")
+        assert radar.sent == [] and radar.state("acme") is None, "usage waited for the limit instead of running ahead"
         await radar.deliver_logged(updates)
         await radar.settled()
         assert [(s.threshold, s.event_id, s.value) for s in radar.sent] == [(0.8, "u0", 85.0), (0.9, "u1", 90.0), (0.95, "u2", 95.0)]
         assert not radar.worker.held
-        assert radar.log.committed[TP(radar.topics.usage_events, 0)] == radar.agent.sent_offset
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 95, "each event applied once"
+        assert radar.log.committed[usage_tp] == radar.agent.sent_offset
 
 
 async def test_a_hole_the_log_itself_has_is_passed_over(signals_harness) -> None:
