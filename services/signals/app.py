@@ -141,12 +141,10 @@ class SignalsWorker:
         """The records the rules may see: each partition's in offset order, once, with no hole (offsets.py)."""
         admitted: list[EventT] = []
         await self._admit(stream, events, admitted)
-        while self.held:
+        if self.held:  # only account updates release a hold, and what it releases is usage: one pass is enough
             released, reread = self._release_held()
             for usage in reread:
                 await self.positions.go_back(usage, self.guard.go_back(usage))
-            if not released:
-                break
             await self._admit(stream, released, admitted)  # after the account updates they waited for
         return admitted
 
