@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from services.ingest.domain import parse_native  # noqa: E402
 from shared.auth import KeyStore  # noqa: E402
 from shared.db import create_engine, sessionmaker, upgrade_database  # noqa: E402
+from shared.embedded_broker import free_port  # noqa: E402
 from shared.event_records import group_events  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -46,14 +47,6 @@ from shared.topics import Topics  # noqa: E402
 
 ACCOUNTS = 1_000
 BATCH = 100
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_event(run: str, index: int) -> dict:

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from shared.embedded_broker import free_port  # noqa: E402
 from shared.event_records import group_events  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -40,14 +41,6 @@ ACCOUNTS = 5_000
 PARTITIONS = 4
 # 200k events over 5,000 accounts is 40 per account: 48 makes each account cross 80 % once (5,000 signals)
 LIMIT = 48
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def event_bytes(index: int) -> tuple[bytes, bytes]:

@@ -132,6 +132,17 @@ def database_url(database_factory: Callable[[], str]) -> str:
     return database_factory()
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def backend_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database on each backend the services run on: PostgreSQL (production) and a SQLite file (the
+    embedded `radar up` default); the test runs once per backend."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("database_url")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'radar.db'}"
+    _run_sync_in_thread(upgrade_database, url)  # Alembic drives an event loop of its own
+    return url
+
+
 @dataclass
 class Stack:
     """Environment for one test's services: unique topics, consumer groups, app id and ports."""

@@ -36,38 +36,38 @@ class KafkaPublisher:
         self._producer = producer
         self._timeout_s = timeout_s
 
+    @asynccontextmanager
+    async def _acknowledged(self, topic: str) -> AsyncIterator[int]:
+        """The topic's partition count, for a produce that must be acknowledged within the timeout or become a 503."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                yield len(await self._producer.partitions_for(topic))
+        except RecordTooLarge as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        except (TimeoutError, KafkaError) as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
+
     async def publish(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
         """Keyed records (account or plan updates), each to the partition Kafka's default partitioner picks for its
         key, sent as one producer batch per partition."""
         if not records:
             return
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                partitions = len(await self._producer.partitions_for(topic))
-                sent = await send_batches(
-                    self._producer, topic, ((key, value, partition_of(key.decode(), partitions)) for key, value in records)
-                )
-                await asyncio.gather(*(ack for ack, _count in sent))
-        except RecordTooLarge as exc:
-            raise BrokerUnavailable(str(exc)) from exc
-        except (TimeoutError, KafkaError) as exc:
-            raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
+        async with self._acknowledged(topic) as partitions:
+            placed = ((key, value, partition_of(key.decode(), partitions)) for key, value in records)
+            sent = await send_batches(self._producer, topic, placed)
+            await asyncio.gather(*(ack for ack, _count in sent))
 
     async def publish_events(self, topic: str, events: Sequence[tuple[str, bytes]]) -> None:
         """(account id, event JSON) pairs as grouped records (shared/event_records.py): one record per partition.
         `send` rather than a batch of our own, so concurrent requests share the producer's batches to a partition."""
         if not events:
             return
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                partitions = len(await self._producer.partitions_for(topic))
-                acks = [
-                    await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition)
-                    for record in group_events(events, partitions)
-                ]
-                await asyncio.gather(*acks)
-        except (TimeoutError, KafkaError) as exc:
-            raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
+        async with self._acknowledged(topic) as partitions:
+            acks = [
+                await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition)
+                for record in group_events(events, partitions)
+            ]
+            await asyncio.gather(*acks)
 
 
 class KeyRevoked(Exception):

@@ -4,7 +4,6 @@ claim / mark / release protocol, driven with explicit clocks so leases and windo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -12,21 +11,16 @@ import pytest
 
 from services.ingest.adapters import BrokerUnavailable, DedupeStore, KeyRevoked
 from shared.auth import KeyStore
-from shared.db import create_engine, sessionmaker, upgrade_database
+from shared.db import create_engine, sessionmaker
 from shared.schemas import utcnow
 
 WINDOW, LEASE = timedelta(days=7), timedelta(seconds=30)
 ITEMS = [("e1", "acme"), ("e2", "acme"), ("e3", "globex")]
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def backend(request, tmp_path) -> AsyncIterator[tuple[DedupeStore, KeyStore]]:  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("database_url")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'radar.db'}"
-        await asyncio.to_thread(upgrade_database, url)  # Alembic runs its own event loop
-    engine = create_engine(url)
+@pytest.fixture
+async def backend(backend_database_url: str) -> AsyncIterator[tuple[DedupeStore, KeyStore]]:
+    engine = create_engine(backend_database_url)
     store = DedupeStore(engine, WINDOW, LEASE)
     try:
         yield store, KeyStore(sessionmaker(engine))

@@ -4,7 +4,6 @@ an account's deliveries leave in order on each channel, and a redelivered alert 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,24 +13,14 @@ from services.notifier.domain import Route
 from services.notifier.outbox import Outbox
 from services.notifier.sender import Sender
 from shared.config import NotifierConfig, QuietHours
-from shared.db import create_engine, sessionmaker, upgrade_database
+from shared.db import create_engine, sessionmaker
 from shared.schemas import SignalType, Tier
 from tests.helpers import await_for
 from tests.integration.test_notifier_delivery import alert
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def engine_url(request, database_url, tmp_path) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        yield database_url
-        return
-    url = f"sqlite+aiosqlite:///{tmp_path}/radar.db"
-    await asyncio.to_thread(upgrade_database, url)
-    yield url
-
-
-async def test_claims_keep_each_accounts_order_and_survive_redelivery(engine_url: str) -> None:
-    engine = create_engine(engine_url)
+async def test_claims_keep_each_accounts_order_and_survive_redelivery(backend_database_url: str) -> None:
+    engine = create_engine(backend_database_url)
     try:
         outbox = Outbox(sessionmaker(engine))
         first, second, other = alert("acme", 1), alert("acme", 2), alert("beta", 1)
@@ -53,8 +42,8 @@ async def test_claims_keep_each_accounts_order_and_survive_redelivery(engine_url
         await engine.dispose()
 
 
-async def test_only_an_alerts_first_delivery_ends_its_end_to_end_latency(engine_url: str) -> None:
-    engine = create_engine(engine_url)
+async def test_only_an_alerts_first_delivery_ends_its_end_to_end_latency(backend_database_url: str) -> None:
+    engine = create_engine(backend_database_url)
     try:
         outbox = Outbox(sessionmaker(engine))
         await outbox.store(alert("acme", 1), ["webhook", "slack:default"])
@@ -98,10 +87,10 @@ class RecordingChannel:
         self.sent.append(key)
 
 
-async def test_quiet_hours_defer_deliveries_without_spending_attempts(engine_url: str) -> None:
+async def test_quiet_hours_defer_deliveries_without_spending_attempts(backend_database_url: str) -> None:
     now = datetime.now(UTC)
     window = QuietHours(start=(now - timedelta(hours=1)).strftime("%H:%M"), end=(now + timedelta(hours=1)).strftime("%H:%M"))
-    engine = create_engine(engine_url)
+    engine = create_engine(backend_database_url)
     try:
         outbox, channel = Outbox(sessionmaker(engine)), RecordingChannel()
         dead: list[str] = []
@@ -165,8 +154,8 @@ class RateLimitedChannel(RecordingChannel):
         raise RetryableDelivery("webhook answered 429", retry_after_s=30, rate_limited=True)
 
 
-async def test_a_429_pauses_the_webhooks_queue_without_spending_attempts(engine_url: str) -> None:
-    engine = create_engine(engine_url)
+async def test_a_429_pauses_the_webhooks_queue_without_spending_attempts(backend_database_url: str) -> None:
+    engine = create_engine(backend_database_url)
     try:
         outbox, channel = Outbox(sessionmaker(engine)), RateLimitedChannel()
         dead: list[str] = []
