@@ -10,12 +10,14 @@ How it stays exactly-once in effect and fast:
   worker then reads them again from the missing offset;
 - a partition taken over (at start-up, on a rebalance) applies no usage until its account updates are read up to
   their end: a replay then meets the limits the first pass met, and emits the same crossings;
-- a batch's signals are handed to the producer at once, and every delivery is awaited at the start of
+- a batch's signals are handed to the producer at once, and every delivery is awaited by
   the next flush, before any state is written: no state that records a crossing can reach the
   changelog ahead of the signal itself, and no batch waits for a broker round trip of its own;
 - changed accounts are written to the table once per flush (`state_flush_seconds`), each to the
   changelog partition of its own source partition, one producer batch per partition, and only once
-  Kafka has acknowledged those changelog records does the worker commit the input positions they cover;
+  Kafka has acknowledged those changelog records does the worker commit the input positions they cover
+  (and the table take the states); that write runs while the agent goes on with the next batches, and
+  the next flush waits for it, so writes and commits stay in order;
 - each account's state keeps the input offset of the last record applied to it, so the records a
   crash makes Kafka redeliver (everything after the last commit) are skipped exactly where the
   written state already holds them. Re-emitted crossings carry the same signal ids, which downstream drops.
@@ -24,9 +26,10 @@ How it stays exactly-once in effect and fast:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -82,13 +85,14 @@ class AccountTable(faust.Table):
     bulk path below does neither, and its caller awaits delivery before acknowledging any event.
     """
 
-    async def write_many(self, sender: RecordSender, writes: Iterable[tuple[str, dict[str, Any], int]]) -> int:
-        records = []
-        for key, value, partition in writes:
-            self.data[key] = value
-            records.append((orjson.dumps(key), orjson.dumps(value), partition))
+    async def write(self, sender: RecordSender, writes: list[tuple[str, dict[str, Any], int]]) -> int:
+        """Sends the states to the changelog and takes them into the table once Kafka has acknowledged every one:
+        a write that fails leaves the table as its changelog has it."""
+        records = [(orjson.dumps(key), orjson.dumps(value), partition) for key, value, partition in writes]
         batches = await sender.send(self.changelog_topic.get_topic_name(), records)
         delivered = await asyncio.gather(*(future for future, _count in batches))
+        for key, value, _partition in writes:
+            self.data[key] = value
         for metadata, (_future, count) in zip(delivered, batches, strict=True):
             # what Faust records after its own changelog sends: where a persistent store's recovery resumes
             self.data.set_persisted_offset(metadata.topic_partition, metadata.offset + count - 1)
@@ -125,7 +129,8 @@ class SignalsWorker:
         self.publish = publish
         self.topics = topics
         self.rules = rules_from_config(config)
-        self.states = AccountStates(load=table.get)
+        self.states = AccountStates(load=self._stored_state)
+        self.staged: dict[str, dict[str, Any]] = {}  # the states of the flush in flight, not yet in the table
         self.positions = positions
         self.guard: OffsetGuard[TP] = OffsetGuard()
         # usage partitions waiting for their account updates (what arrives meanwhile is kept, in order)
@@ -136,6 +141,11 @@ class SignalsWorker:
         self.deliveries: list[asyncio.Future[Any]] = []
         self.lock = asyncio.Lock()
         self.last_flush = 0.0
+        self.writing: asyncio.Task[None] | None = None  # the flush whose write is in flight
+
+    def _stored_state(self, account_id: str) -> dict[str, Any] | None:
+        staged = self.staged.get(account_id)
+        return staged if staged is not None else self.table.get(account_id)
 
     async def admitted(self, stream: StreamT, events: list[EventT]) -> list[EventT]:
         """The records the rules may see: each partition's in offset order, once, with no hole (offsets.py)."""
@@ -253,31 +263,63 @@ class SignalsWorker:
         derives and sends everything after them again (the same signal ids, which downstream drops); so does
         this worker if it goes on: with the guard reset, each partition is read again from its committed position."""
         self.states.forget()
+        self.staged = {}  # a write in flight may yet fail: read from the table, which holds only what was delivered
         self.pending.clear()
         self.deliveries.clear()
         self.guard.reset()
         self.held.clear()
         self.last_arrival.clear()
 
-    async def flush(self) -> None:
-        """Await the signals sent, write every changed account once, then commit the input positions covered."""
+    async def flush(self, wait: bool = True) -> None:
+        """Snapshot what the batches so far changed, then in the background: await their signals, write every
+        changed account once, commit the input positions covered. The agent goes on with the next batches
+        meanwhile (`wait=False`); the next flush first waits for this one, so writes and commits stay in order."""
         async with self.lock:
+            await self._written()
             try:
-                await asyncio.gather(*self.deliveries)
-                self.deliveries.clear()
-                writes = await self.table.write_many(self.sender, self.states.changes())
+                writes = list(self.states.changes())
             except BaseException:
                 self._drop_unwritten()
                 raise
-            STATE_WRITES.inc(writes)
+            # until written, an account the cache lets go of is read back from this snapshot, not the table
+            self.staged = {key: value for key, value, _partition in writes}
+            deliveries, self.deliveries = self.deliveries, []
             pending, self.pending = self.pending, []
-            await self.positions.commit(self.guard.positions({event.message.tp for _stream, event in pending}))
-            for stream, event in pending:
-                await stream.ack(event)  # Faust's own bookkeeping; the input topics' offsets are ours to commit
+            positions = self.guard.positions({event.message.tp for _stream, event in pending})
+            self.writing = asyncio.create_task(self._write(deliveries, writes, pending, positions), name="signals-flush")
             self.last_flush = asyncio.get_running_loop().time()
+            if wait:
+                await self._written()
+
+    async def _write(
+        self,
+        deliveries: list[asyncio.Future[Any]],
+        writes: list[tuple[str, dict[str, Any], int]],
+        pending: list[tuple[StreamT, EventT]],
+        positions: dict[TP, int],
+    ) -> None:
+        await asyncio.gather(*deliveries)  # no state recording a crossing reaches the changelog before its signal
+        STATE_WRITES.inc(await self.table.write(self.sender, writes))
+        await self.positions.commit(positions)
+        for stream, event in pending:
+            await stream.ack(event)  # Faust's own bookkeeping; the input topics' offsets are ours to commit
+
+    async def _written(self) -> None:
+        """Waits for the write in flight; if it failed, the cache (which holds what it did not write) is dropped."""
+        writing, self.writing = self.writing, None
+        if writing is None:
+            return
+        try:
+            await writing
+        except BaseException:
+            self._drop_unwritten()
+            raise
 
     async def flush_if_idle(self, interval: float) -> None:
         """Without new events the agent never loops: this writes and acknowledges what it left pending."""
+        if self.writing is not None and self.writing.done():
+            async with self.lock:
+                await self._written()  # a failed background write surfaces here even when no batch follows
         if self.pending and self.flush_due(interval):
             await self.flush()
 
@@ -302,10 +344,19 @@ class SignalsWorker:
                     resumed += 1
             return resumed
 
+    async def finish_writing(self) -> None:
+        """At shutdown: the write in flight ends (or fails, and is processed again after the restart)."""
+        writing = self.writing
+        if writing is not None:
+            with contextlib.suppress(Exception):
+                await writing
+
     async def forget(self) -> None:
         """On a rebalance. What is pending is neither written nor committed: whichever worker owns its partition
         next processes it again from the committed position."""
         async with self.lock:
+            with contextlib.suppress(Exception):
+                await self._written()  # a write in flight ends first (whatever it did not write is processed again)
             if self.pending:
                 log.warning("rebalance: %d records left unwritten, to be processed again", len(self.pending))
             self._drop_unwritten()
@@ -350,6 +401,12 @@ def create_app(
         topic_partitions=settings.radar_partitions,
         topic_replication_factor=settings.radar_replication_factor,
         producer_acks=-1,
+        # a flush writes thousands of states at once: fewer, larger produce batches (Faust's default is 16 KiB)
+        producer_max_batch_size=512 * 1024,
+        # the agent takes batches of thousands of records: the fetches and the stream's buffer keep up with it
+        stream_buffer_maxsize=40_000,
+        broker_max_poll_records=20_000,
+        consumer_max_fetch_size=4 * 1024**2,
         # how soon a dead worker's partitions move to the survivors
         broker_session_timeout=settings.radar_signals_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.radar_signals_session_timeout_s / 3),
@@ -386,6 +443,7 @@ def create_app(
 
     @app.on_before_shutdown.connect
     async def close_positions(app: faust.App, **kwargs: Any) -> None:
+        await worker.finish_writing()
         await positions.close()
 
     @app.agent(source, concurrency=1)
@@ -393,7 +451,7 @@ def create_app(
         async for events in stream.noack_take(tuning.batch_size, within=tuning.batch_wait_seconds):
             await worker.handle(stream, list(events))
             if worker.flush_due(tuning.state_flush_seconds):
-                await worker.flush()
+                await worker.flush(wait=False)
 
     @app.timer(tuning.state_flush_seconds)
     async def flush_when_idle() -> None:

@@ -79,6 +79,7 @@ def _period_of_day(day: date, anchor_day: int) -> Period:
     return Period(start, end)
 
 
+@lru_cache(maxsize=4096)
 def previous_period(label: str, anchor: date | None) -> str:
     start = datetime.fromisoformat(label).replace(tzinfo=UTC)
     return billing_period(start - timedelta(microseconds=1), anchor).label
@@ -290,7 +291,9 @@ def _metric_signals(state: AccountState, metric: str, rules: Rules, event_id: st
     usage = state.usage.get(metric)
     if not limit or usage is None or usage.used / limit < rules.lowest_trigger:
         return []  # the common case, decided at once
-    return [s for s in (_crossing(state, metric, rules, event_id, event_time), _sustained(state, metric, rules, event_id, event_time)) if s]
+    crossing = _crossing(state, metric, rules, event_id, event_time)
+    sustained = None if usage.sustained_fired else _sustained(state, metric, rules, event_id, event_time)
+    return [signal for signal in (crossing, sustained) if signal is not None] if crossing or sustained else []
 
 
 def _record_closed(state: AccountState, label: str, metric: str, event: UsageEvent | GaugeEvent) -> None:
@@ -302,12 +305,12 @@ def _record_closed(state: AccountState, label: str, metric: str, event: UsageEve
     closed.used = closed.used + event.quantity if isinstance(event, UsageEvent) else max(closed.used, event.value)
 
 
-def _growth(state: AccountState, event: UsageEvent, rules: Rules) -> Signal | None:
+def _growth(state: AccountState, event: UsageEvent, rules: Rules, day: date) -> Signal | None:
     """Week-over-week: this (running) week against the last full one, once per metric and week."""
     weeks = state.weekly.get(event.metric)
     if weeks is None:
         weeks = state.weekly[event.metric] = {}
-    week = week_of(event.timestamp)
+    week = _week_of_day(day)
     if week in weeks:
         weeks[week] += event.quantity
     elif not weeks or week > max(weeks):
@@ -321,8 +324,10 @@ def _growth(state: AccountState, event: UsageEvent, rules: Rules) -> Signal | No
     if week != max(weeks):
         return None  # a late event: history only
     current, previous = weeks[week], weeks.get(previous_week(week), 0.0)
+    if previous < rules.growth_min_previous_week or previous <= 0:
+        return None
     fired_key = f"{event.metric}@{week}"
-    if previous < rules.growth_min_previous_week or previous <= 0 or fired_key in state.growth_fired:
+    if fired_key in state.growth_fired:
         return None
     growth = current / previous - 1
     if growth <= rules.growth_rate:
@@ -343,10 +348,10 @@ def _growth(state: AccountState, event: UsageEvent, rules: Rules) -> Signal | No
     )
 
 
-def _usage(state: AccountState, event: UsageEvent | GaugeEvent, current: bool, label: str, rules: Rules) -> list[Signal]:
+def _usage(state: AccountState, event: UsageEvent | GaugeEvent, current: bool, label: str, rules: Rules, day: date) -> list[Signal]:
     signals: list[Signal] = []
     if isinstance(event, UsageEvent):
-        growth = _growth(state, event, rules)
+        growth = _growth(state, event, rules, day)
         if growth and current:
             signals.append(growth)
     if not current:
@@ -437,10 +442,11 @@ def _feature_used(state: AccountState, event: FeatureUsedEvent, current: bool, r
 def apply_event(state: AccountState, event: Event, rules: Rules) -> list[Signal]:
     if not _remember(state, event.id, rules.recent_event_ids):
         return []
-    period = billing_period(event.timestamp, state.billing_anchor)
+    day = _utc_day(event.timestamp)  # decides both the billing period and the week
+    period = _period_of_day(day, state.billing_anchor.day if state.billing_anchor else 1)
     current = _roll_period(state, period, rules)
     if isinstance(event, UsageEvent | GaugeEvent):
-        return _usage(state, event, current, period.label, rules)
+        return _usage(state, event, current, period.label, rules, day)
     if isinstance(event, UserAddedEvent):
         return _user_added(state, event, current, rules)
     if isinstance(event, UserRemovedEvent):

@@ -14,6 +14,7 @@ from faust.types import TP
 from services.signals import app as signals_app
 from services.signals.handlers import partition_of
 from shared.schemas import SignalType
+from tests.helpers import await_for
 
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
 DECEMBER = datetime(2026, 12, 3, 9, tzinfo=UTC)
@@ -378,6 +379,80 @@ async def test_after_a_failed_delivery_the_worker_reads_again_from_its_committed
         assert radar.state("acme")["usage"]["api_calls"]["used"] == 86
         assert [(s.event_id, s.threshold) for s in radar.sent] == [("e1", 0.8), ("e1", 0.8)]
         assert signals == [radar.sent[1]] and radar.sent[0].signal_id == radar.sent[1].signal_id
+
+
+async def _processed(radar, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Until `count` records are processed and waiting for a flush (not acknowledged: nothing is written yet)."""
+    await await_for(lambda: _true_when(len(radar.worker.pending) >= count), timeout=5, what=f"{count} records processed", interval=0.005)
+
+
+async def _true_when(condition: bool) -> bool:
+    return condition
+
+
+async def test_batches_go_on_while_a_flush_is_written_and_each_flush_commits_only_what_it_wrote(signals_harness) -> None:
+    async with signals_harness(state_flush_seconds=60) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
+        usage_tp = TP(radar.topics.usage_events, 0)
+        await radar.put(radar.topics.usage_events, [usage(50, event_id="first")])
+        await _processed(radar, 1)
+        await radar.worker.flush(wait=False)  # what the agent does when a flush is due
+        # the write waits for Kafka; the next batch is processed (its crossing sent) all the same
+        await radar.put(radar.topics.usage_events, [usage(35, event_id="second")])
+        await _processed(radar, 1)
+        assert brief(radar.sent) == [("usage_threshold_crossed", 0.8)]
+        assert usage_tp not in radar.log.committed and radar.state("acme")["usage"] == {}  # nothing acknowledged yet
+        gate.set_result(None)
+        await await_for(lambda: _true_when(usage_tp in radar.log.committed), timeout=5, what="the first flush committed", interval=0.005)
+        first, second = radar.events[-2:]
+        assert radar.log.committed[usage_tp] == first.message.offset + 1  # the second is not in that flush's state
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 50
+        assert first.message.acked and not second.message.acked
+        radar.changelog_sender.gate = None
+        await radar.settled()
+        assert radar.log.committed[usage_tp] == second.message.offset + 1 and radar.state("acme")["usage"]["api_calls"]["used"] == 85
+
+
+async def test_an_account_the_cache_lets_go_while_its_write_is_in_flight_is_read_back_from_that_write(signals_harness) -> None:
+    async with signals_harness(state_flush_seconds=60) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        radar.worker.states.max_cached = 0  # every flush empties the cache
+        radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
+        await radar.put(radar.topics.usage_events, [usage(50)])
+        await _processed(radar, 1)
+        await radar.worker.flush(wait=False)
+        assert radar.worker.states.cache == {} and radar.state("acme")["usage"] == {}
+        # read from the table, acme would start again from nothing and 35 would cross no threshold
+        await radar.put(radar.topics.usage_events, [usage(35)])
+        await _processed(radar, 1)
+        assert brief(radar.sent) == [("usage_threshold_crossed", 0.8)] and radar.sent[0].value == 85
+
+
+async def test_a_flush_whose_write_fails_in_the_background_commits_nothing_and_the_worker_reads_again(signals_harness) -> None:
+    async with signals_harness(state_flush_seconds=60) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        usage_tp = TP(radar.topics.usage_events, 0)
+        gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
+        await radar.put(radar.topics.usage_events, [usage(85, event_id="e1")])
+        await _processed(radar, 1)
+        await radar.worker.flush(wait=False)
+        await radar.put(radar.topics.usage_events, [usage(5, event_id="e2")])
+        await _processed(radar, 1)
+        gate.set_exception(ConnectionError("changelog partition gone"))
+        with pytest.raises(ConnectionError, match="changelog partition gone"):
+            await radar.worker.flush()  # the next flush meets the failure first
+        # the table holds only what Kafka acknowledged; no position moved; the cache that outran it is gone
+        assert radar.state("acme")["usage"] == {} and usage_tp not in radar.log.committed
+        assert radar.worker.pending == [] and radar.worker.states.cache == {} and radar.worker.staged == {}
+        radar.changelog_sender.gate = None
+        radar.events.clear()  # what the worker dropped is Faust's to forget; the log still holds it
+        await radar.send_events([usage(1, event_id="e3")])
+        # e1 and e2 read again from the committed position: each counted once, their crossings sent again, same ids
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 91
+        assert radar.log.committed[usage_tp] == radar.events[-1].message.offset + 1
+        assert [(s.event_id, s.threshold) for s in radar.sent] == [("e1", 0.8), ("e2", 0.9)] * 2
+        assert [s.signal_id for s in radar.sent[:2]] == [s.signal_id for s in radar.sent[2:]]
 
 
 async def test_a_record_may_carry_many_events_of_its_partition(signals_harness) -> None:
