@@ -291,9 +291,7 @@ def _metric_signals(state: AccountState, metric: str, rules: Rules, event_id: st
     usage = state.usage.get(metric)
     if not limit or usage is None or usage.used / limit < rules.lowest_trigger:
         return []  # the common case, decided at once
-    crossing = _crossing(state, metric, rules, event_id, event_time)
-    sustained = None if usage.sustained_fired else _sustained(state, metric, rules, event_id, event_time)
-    return [signal for signal in (crossing, sustained) if signal is not None] if crossing or sustained else []
+    return [s for s in (_crossing(state, metric, rules, event_id, event_time), _sustained(state, metric, rules, event_id, event_time)) if s]
 
 
 def _record_closed(state: AccountState, label: str, metric: str, event: UsageEvent | GaugeEvent) -> None:
