@@ -346,10 +346,8 @@ class SignalsWorker:
 
     async def finish_writing(self) -> None:
         """At shutdown: the write in flight ends (or fails, and is processed again after the restart)."""
-        writing = self.writing
-        if writing is not None:
-            with contextlib.suppress(Exception):
-                await writing
+        with contextlib.suppress(Exception):
+            await self._written()
 
     async def forget(self) -> None:
         """On a rebalance. What is pending is neither written nor committed: whichever worker owns its partition

@@ -303,12 +303,12 @@ def _record_closed(state: AccountState, label: str, metric: str, event: UsageEve
     closed.used = closed.used + event.quantity if isinstance(event, UsageEvent) else max(closed.used, event.value)
 
 
-def _growth(state: AccountState, event: UsageEvent, rules: Rules, day: date) -> Signal | None:
+def _growth(state: AccountState, event: UsageEvent, rules: Rules) -> Signal | None:
     """Week-over-week: this (running) week against the last full one, once per metric and week."""
     weeks = state.weekly.get(event.metric)
     if weeks is None:
         weeks = state.weekly[event.metric] = {}
-    week = _week_of_day(day)
+    week = week_of(event.timestamp)
     if week in weeks:
         weeks[week] += event.quantity
     elif not weeks or week > max(weeks):
@@ -322,10 +322,8 @@ def _growth(state: AccountState, event: UsageEvent, rules: Rules, day: date) -> 
     if week != max(weeks):
         return None  # a late event: history only
     current, previous = weeks[week], weeks.get(previous_week(week), 0.0)
-    if previous < rules.growth_min_previous_week or previous <= 0:
-        return None
     fired_key = f"{event.metric}@{week}"
-    if fired_key in state.growth_fired:
+    if previous < rules.growth_min_previous_week or previous <= 0 or fired_key in state.growth_fired:
         return None
     growth = current / previous - 1
     if growth <= rules.growth_rate:
@@ -346,10 +344,10 @@ def _growth(state: AccountState, event: UsageEvent, rules: Rules, day: date) -> 
     )
 
 
-def _usage(state: AccountState, event: UsageEvent | GaugeEvent, current: bool, label: str, rules: Rules, day: date) -> list[Signal]:
+def _usage(state: AccountState, event: UsageEvent | GaugeEvent, current: bool, label: str, rules: Rules) -> list[Signal]:
     signals: list[Signal] = []
     if isinstance(event, UsageEvent):
-        growth = _growth(state, event, rules, day)
+        growth = _growth(state, event, rules)
         if growth and current:
             signals.append(growth)
     if not current:
@@ -440,11 +438,10 @@ def _feature_used(state: AccountState, event: FeatureUsedEvent, current: bool, r
 def apply_event(state: AccountState, event: Event, rules: Rules) -> list[Signal]:
     if not _remember(state, event.id, rules.recent_event_ids):
         return []
-    day = _utc_day(event.timestamp)  # decides both the billing period and the week
-    period = _period_of_day(day, state.billing_anchor.day if state.billing_anchor else 1)
+    period = billing_period(event.timestamp, state.billing_anchor)
     current = _roll_period(state, period, rules)
     if isinstance(event, UsageEvent | GaugeEvent):
-        return _usage(state, event, current, period.label, rules, day)
+        return _usage(state, event, current, period.label, rules)
     if isinstance(event, UserAddedEvent):
         return _user_added(state, event, current, rules)
     if isinstance(event, UserRemovedEvent):

@@ -14,7 +14,6 @@ from faust.types import TP
 from services.signals import app as signals_app
 from services.signals.handlers import partition_of
 from shared.schemas import SignalType
-from tests.helpers import await_for
 
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
 DECEMBER = datetime(2026, 12, 3, 9, tzinfo=UTC)
@@ -383,11 +382,7 @@ async def test_after_a_failed_delivery_the_worker_reads_again_from_its_committed
 
 async def _processed(radar, count: int) -> None:  # type: ignore[no-untyped-def]
     """Until `count` records are processed and waiting for a flush (not acknowledged: nothing is written yet)."""
-    await await_for(lambda: _true_when(len(radar.worker.pending) >= count), timeout=5, what=f"{count} records processed", interval=0.005)
-
-
-async def _true_when(condition: bool) -> bool:
-    return condition
+    await until(lambda: len(radar.worker.pending) >= count, f"{count} records processed", timeout=5)
 
 
 async def test_batches_go_on_while_a_flush_is_written_and_each_flush_commits_only_what_it_wrote(signals_harness) -> None:
@@ -404,7 +399,7 @@ async def test_batches_go_on_while_a_flush_is_written_and_each_flush_commits_onl
         assert brief(radar.sent) == [("usage_threshold_crossed", 0.8)]
         assert usage_tp not in radar.log.committed and radar.state("acme")["usage"] == {}  # nothing acknowledged yet
         gate.set_result(None)
-        await await_for(lambda: _true_when(usage_tp in radar.log.committed), timeout=5, what="the first flush committed", interval=0.005)
+        await until(lambda: usage_tp in radar.log.committed, "the first flush committed", timeout=5)
         first, second = radar.events[-2:]
         assert radar.log.committed[usage_tp] == first.message.offset + 1  # the second is not in that flush's state
         assert radar.state("acme")["usage"]["api_calls"]["used"] == 50
