@@ -73,6 +73,10 @@ class KafkaPublisher:
 class KeyRevoked(Exception):
     """The request's key was revoked (or deleted) after it was authenticated: nothing was claimed."""
 
+    def __init__(self, key_id: int | None) -> None:
+        super().__init__(f"API key {key_id} is revoked")
+        self.key_id = key_id
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -188,7 +192,7 @@ class DedupeStore:
                     self._CLAIM_PG, ids, [account for _, account in ordered], key_id, now, window_start, lease_start
                 )
                 if not row["key_ok"]:
-                    raise KeyRevoked()
+                    raise KeyRevoked(key_id)
                 taken = set(row["claimed"])
                 rest = [event_id for event_id in ids if event_id not in taken]
                 produced = [r[0] for r in await connection.fetch(self._PRODUCED_PG, rest, window_start)] if rest else []
@@ -217,7 +221,7 @@ class DedupeStore:
                 valid = await connection.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
                 if valid is None:
                     await connection.rollback()
-                    raise KeyRevoked()
+                    raise KeyRevoked(key_id)
             rest = [event_id for event_id, _ in ordered if event_id not in taken]
             produced: list[str] = []
             for start in range(0, len(rest), 500):

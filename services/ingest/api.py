@@ -230,7 +230,8 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
         return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
 
     @app.exception_handler(KeyRevoked)
-    async def key_revoked(_request: Request, _exc: KeyRevoked) -> JSONResponse:
+    async def key_revoked(_request: Request, exc: KeyRevoked) -> JSONResponse:
+        runtime.keys.forget(exc.key_id)  # out of the auth cache: the next request looks it up (and is refused)
         return JSONResponse({"detail": "unknown or revoked API key"}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="radar"'})
 
     @app.exception_handler(DBAPIError)
@@ -281,9 +282,6 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
         except BrokerUnavailable:
             EVENTS.labels("events", "unavailable").inc(len(parsed.events))
             raise
-        except KeyRevoked:
-            runtime.keys.forget(principal.key_id)
-            raise
         EVENTS.labels("events", "accepted").inc(result.accepted)
         EVENTS.labels("events", "duplicate").inc(result.duplicates)
         return Response(orjson.dumps({"accepted": result.accepted, "duplicates": result.duplicates}), 202, media_type="application/json")
@@ -313,9 +311,6 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
             result = await service.accept_segment(translation, principal.key_id)
         except BrokerUnavailable:
             EVENTS.labels("segment", "unavailable").inc(len(translation.events))
-            raise
-        except KeyRevoked:
-            runtime.keys.forget(principal.key_id)
             raise
         EVENTS.labels("segment", "accepted").inc(result.accepted)
         EVENTS.labels("segment", "duplicate").inc(result.duplicates)
@@ -372,11 +367,7 @@ def create_app(runtime: IngestRuntime) -> FastAPI:
         kind = check_content_type(request.headers.get("content-type"), (CLOUDEVENTS_STRUCTURED, CLOUDEVENTS_BATCH))
         document = load_json(decode_body(await read_body(request), request.headers.get("content-encoding")))
         translation = translate_cloudevents(cloudevents_documents(document, kind == CLOUDEVENTS_BATCH), config.cloudevents, utcnow())
-        try:
-            result = await service.accept_translation(translation, principal.key_id)
-        except KeyRevoked:
-            runtime.keys.forget(principal.key_id)
-            raise
+        result = await service.accept_translation(translation, principal.key_id)
         EVENTS.labels("cloudevents", "accepted").inc(result.accepted)
         EVENTS.labels("cloudevents", "duplicate").inc(result.duplicates)
         return JSONResponse(result.model_dump(), status_code=202)
