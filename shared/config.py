@@ -23,7 +23,9 @@ Fraction = Annotated[float, Field(gt=0, le=2)]
 
 class SignalsConfig(_Section):
     usage_thresholds: list[Fraction] = [0.8, 0.9, 0.95]
-    recent_event_ids_per_account: int = Field(default=2_000, ge=0)
+    recent_event_ids_per_account: int = Field(
+        default=2_000, ge=0, description="event ids each account remembers at least, to drop a duplicate that got past ingest"
+    )
     seat_metric: str = Field(default="seats", min_length=1, description="the limit name seats count against")
     seat_thresholds: list[Fraction] = [0.8, 0.9, 0.95]
     sustained_utilization: Fraction = 0.8

@@ -58,11 +58,12 @@ class Record:
     offset: int = -1
 
 
-def _belongs(record: Record, item: AccountUpdate | Event, grouped: bool) -> bool:
-    """A single-event record is keyed by its account; a grouped one may carry any account of its partition."""
+def _misplaced(record: Record, items: list[AccountUpdate | Event], grouped: bool) -> set[str]:
+    """The accounts that do not belong to the record: a single-event record is keyed by its account; a grouped
+    one may carry any account of its partition (decided once per account, as a record repeats them)."""
     if grouped:
-        return partition_of(item.account_id, record.partitions) == record.partition
-    return record.key is None or record.key == item.account_id.encode()
+        return {account for account in {item.account_id for item in items} if partition_of(account, record.partitions) != record.partition}
+    return {item.account_id for item in items if record.key is not None and record.key != item.account_id.encode()}
 
 
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
@@ -90,13 +91,14 @@ def decode(record: Record) -> tuple[list[AccountUpdate | Event], list[str]]:
         kind = "account update" if record.is_account_update else "event"
         problems.append(f"{record.where}: unreadable {kind}: {str(exc)[:300]}")
         items = _readable_items(record) if grouped else []
-    misplaced = [item for item in items if not _belongs(record, item, grouped)]
+    misplaced = _misplaced(record, items, grouped)
     if not misplaced:
         return items, problems
-    for item in misplaced:
-        where = f"partition {record.partition}" if grouped else f"key {record.key!r}"
-        problems.append(f"{record.where}: account {item.account_id!r} does not belong to this record's {where}")
-    return [item for item in items if item not in misplaced], problems
+    where = f"partition {record.partition}" if grouped else f"key {record.key!r}"
+    for item in items:
+        if item.account_id in misplaced:
+            problems.append(f"{record.where}: account {item.account_id!r} does not belong to this record's {where}")
+    return [item for item in items if item.account_id not in misplaced], problems
 
 
 def _readable_items(record: Record) -> list[AccountUpdate | Event]:
@@ -171,18 +173,19 @@ def _already_applied(state: AccountState, record: Record) -> bool:
 
 def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) -> BatchResult:
     result = BatchResult()
-    signals, dirty = result.signals, states.dirty
+    signals, dirty, cached = result.signals, states.dirty, states.cache
     for record in records:
         items, problems = decode(record)
         if problems:
             result.rejected += problems
             if record.is_account_update:
                 result.rejected_accounts += len(problems)
+        partition, applied = record.partition, 0
         # decided once per account and record: a grouped record carries several events of one account
         replayed: dict[str, bool] = {}
         for item in items:
             account_id = item.account_id
-            state = states.get(account_id)
+            state = cached.get(account_id) or states.get(account_id)
             skip = replayed.get(account_id)
             if skip is None:
                 skip = replayed[account_id] = _already_applied(state, record)
@@ -199,6 +202,7 @@ def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) 
                 emitted = apply_event(state, item, rules)  # type: ignore[arg-type]
             if emitted:
                 signals += emitted
-            dirty[account_id] = record.partition
-            result.processed += 1
+            dirty[account_id] = partition
+            applied += 1
+        result.processed += applied
     return result
