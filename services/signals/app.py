@@ -85,10 +85,10 @@ class AccountTable(faust.Table):
     bulk path below does neither, and its caller awaits delivery before acknowledging any event.
     """
 
-    async def write(self, sender: RecordSender, writes: list[tuple[str, dict[str, Any], int]]) -> int:
-        """Sends the states to the changelog and takes them into the table once Kafka has acknowledged every one:
-        a write that fails leaves the table as its changelog has it."""
-        records = [(orjson.dumps(key), orjson.dumps(value), partition) for key, value, partition in writes]
+    async def write(self, sender: RecordSender, writes: list[tuple[str, bytes, int]]) -> int:
+        """Sends the states (JSON, as `encode_state` wrote them) to the changelog and takes them into the table once
+        Kafka has acknowledged every one: a write that fails leaves the table as its changelog has it."""
+        records = [(orjson.dumps(key), value, partition) for key, value, partition in writes]
         batches = await sender.send(self.changelog_topic.get_topic_name(), records)
         delivered = await asyncio.gather(*(future for future, _count in batches))
         for key, value, _partition in writes:
@@ -130,7 +130,7 @@ class SignalsWorker:
         self.topics = topics
         self.rules = rules_from_config(config)
         self.states = AccountStates(load=self._stored_state)
-        self.staged: dict[str, dict[str, Any]] = {}  # the states of the flush in flight, not yet in the table
+        self.staged: dict[str, bytes] = {}  # the states of the flush in flight, not yet in the table
         self.positions = positions
         self.guard: OffsetGuard[TP] = OffsetGuard()
         # usage partitions waiting for their account updates (what arrives meanwhile is kept, in order)
@@ -143,7 +143,7 @@ class SignalsWorker:
         self.last_flush = 0.0
         self.writing: asyncio.Task[None] | None = None  # the flush whose write is in flight
 
-    def _stored_state(self, account_id: str) -> dict[str, Any] | None:
+    def _stored_state(self, account_id: str) -> bytes | None:
         staged = self.staged.get(account_id)
         return staged if staged is not None else self.table.get(account_id)
 
@@ -294,7 +294,7 @@ class SignalsWorker:
     async def _write(
         self,
         deliveries: list[asyncio.Future[Any]],
-        writes: list[tuple[str, dict[str, Any], int]],
+        writes: list[tuple[str, bytes, int]],
         pending: list[tuple[StreamT, EventT]],
         positions: dict[TP, int],
     ) -> None:
@@ -426,9 +426,16 @@ def create_app(
         value_serializer="raw",
         acks=False,
     )
-    # changelog keys and values are JSON (the app-wide serializers): readable with any Kafka tool
+    # changelog keys and values are JSON, readable with any Kafka tool; the values are stored as encode_state wrote them
     states = app.tables.add(
-        AccountTable(app, name="account-state", default=None, key_type=str, partitions=settings.radar_partitions, beacon=app.tables.beacon)
+        AccountTable(
+            app,
+            name="account-state",
+            default=None,
+            schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw"),
+            partitions=settings.radar_partitions,
+            beacon=app.tables.beacon,
+        )
     )
     if positions is None:
         positions = KafkaPartitions(
@@ -471,7 +478,7 @@ def create_app(
         state = states.get(account_id)
         if state is None:
             return web.json({"detail": f"no state for account {account_id!r}"}, status=404)
-        return web.json(state)
+        return web.bytes(state, content_type="application/json")
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, dump_state, empty_state, load_state
+from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, empty_state, encode_state, load_state
 from shared.config import RadarConfig
 from shared.event_records import partition_of
 from shared.schemas import EVENT_ADAPTER, AccountUpdate, Event, Signal
@@ -137,7 +137,7 @@ class AccountStates:
     write lands in that partition's changelog however the batch mixed partitions.
     """
 
-    load: Callable[[str], dict[str, Any] | None]
+    load: Callable[[str], bytes | None]
     max_cached: int = 50_000
     cache: dict[str, AccountState] = field(default_factory=dict)
     dirty: dict[str, int] = field(default_factory=dict)
@@ -150,10 +150,10 @@ class AccountStates:
             self.cache[account_id] = state
         return state
 
-    def changes(self) -> Iterable[tuple[str, dict[str, Any], int]]:
+    def changes(self) -> Iterable[tuple[str, bytes, int]]:
         """The writes owed, then forgets them (and the cache, when it has grown past its bound)."""
         for account_id, partition in self.dirty.items():
-            yield account_id, dump_state(self.cache[account_id]), partition
+            yield account_id, encode_state(self.cache[account_id]), partition
         self.dirty.clear()
         if len(self.cache) > self.max_cached:
             self.cache.clear()

@@ -4,12 +4,14 @@ import orjson
 import pytest
 
 from services.signals.domain import (
+    STATE,
     AccountState,
     Rules,
     apply_account_update,
     apply_event,
     billing_period,
     dump_state,
+    encode_state,
     load_state,
     matching_account_domain,
 )
@@ -393,8 +395,13 @@ def test_state_comes_back_from_the_table_as_it_was_written() -> None:
     apply_event(state, GaugeEvent(id="g1", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=8.5), RULES)
     apply_event(state, feature("sso", T0), RULES)
     state.source_offsets["usage-events[0]"] = 41
-    stored = orjson.loads(orjson.dumps(dump_state(state)))
-    assert stored["recent_event_ids"] == list(state.recent_event_ids) and stored["history"]
-    assert load_state(stored) == state
-    # a state written before the id window became a dict in memory reads the same
-    assert load_state({**stored, "recent_event_ids": ["x", "y"]}).recent_event_ids == {"x": None, "y": None}
+    written = encode_state(state)
+    stored = orjson.loads(written)
+    assert stored["recent_event_ids"] == list(state.recent_event_ids) and stored["history"] and stored["feature_tries"]
+    assert load_state(written) == state
+    again = load_state(written)
+    apply_event(again, usage(1, event_id="after-reload"), RULES)
+    assert orjson.loads(encode_state(again))["recent_event_ids"][-1] == "after-reload"  # still written as a list
+    # states written by earlier versions: pydantic's dump (`...Z` times) and the ids as an object
+    assert load_state(orjson.dumps(STATE.dump_python(state, mode="json"))) == state
+    assert load_state(orjson.dumps({**stored, "recent_event_ids": {"x": None, "y": None}})).recent_event_ids == {"x": None, "y": None}
