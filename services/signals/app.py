@@ -142,6 +142,7 @@ class SignalsWorker:
         self.lock = asyncio.Lock()
         self.last_flush = 0.0
         self.writing: asyncio.Task[None] | None = None  # the flush whose write is in flight
+        self.closed = False  # shutting down: no flush starts any more
 
     def _stored_state(self, account_id: str) -> bytes | None:
         staged = self.staged.get(account_id)
@@ -275,6 +276,8 @@ class SignalsWorker:
         changed account once, commit the input positions covered. The agent goes on with the next batches
         meanwhile (`wait=False`); the next flush first waits for this one, so writes and commits stay in order."""
         async with self.lock:
+            if self.closed:
+                return
             await self._written()
             try:
                 writes = list(self.states.changes())
@@ -344,10 +347,14 @@ class SignalsWorker:
                     resumed += 1
             return resumed
 
-    async def finish_writing(self) -> None:
-        """At shutdown: the write in flight ends (or fails, and is processed again after the restart)."""
-        with contextlib.suppress(Exception):
-            await self._written()
+    async def close(self) -> None:
+        """At shutdown, before the positions client closes: the write in flight ends (or fails, and is processed again
+        after the restart), and no flush starts after it, since its commit could no longer land; what is pending then
+        is processed again after the restart, from the committed positions."""
+        async with self.lock:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                await self._written()
 
     async def forget(self) -> None:
         """On a rebalance. What is pending is neither written nor committed: whichever worker owns its partition
@@ -448,7 +455,7 @@ def create_app(
 
     @app.on_before_shutdown.connect
     async def close_positions(app: faust.App, **kwargs: Any) -> None:
-        await worker.finish_writing()
+        await worker.close()
         await positions.close()
 
     @app.agent(source, concurrency=1)

@@ -474,3 +474,25 @@ async def test_bad_and_misplaced_events_in_a_grouped_record_are_rejected_alone(s
         assert brief(await radar.send_events([grouped], partition=partition_of("acme", 4))) == [("usage_threshold_crossed", 0.8)]
         assert radar.state("acme")["usage"]["api_calls"]["used"] == 81
         assert radar.state("globex") is None  # it belongs to another partition: another worker's account
+
+
+async def test_once_closing_the_write_in_flight_ends_and_no_flush_starts_after_it(signals_harness) -> None:
+    """At shutdown the positions client closes next: a flush started after it would fail its commit."""
+    async with signals_harness(state_flush_seconds=60) as radar:
+        await radar.send_accounts([account({"api_calls": 100})])
+        usage_tp = TP(radar.topics.usage_events, 0)
+        gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
+        await radar.put(radar.topics.usage_events, [usage(50, event_id="written")])
+        await _processed(radar, 1)
+        await radar.worker.flush(wait=False)
+        await radar.put(radar.topics.usage_events, [usage(10, event_id="left")])
+        await _processed(radar, 1)
+        closing = asyncio.create_task(radar.worker.close())
+        assert not (await asyncio.wait({closing}, timeout=0.1))[0], "close waits for the write in flight"
+        gate.set_result(None)
+        await asyncio.wait_for(closing, timeout=5)
+        written, left = radar.events[-2:]
+        assert radar.log.committed[usage_tp] == written.message.offset + 1
+        await radar.worker.flush()
+        assert radar.worker.writing is None and radar.log.committed[usage_tp] == written.message.offset + 1
+        assert radar.state("acme")["usage"]["api_calls"]["used"] == 50 and not left.message.acked  # processed again after a restart
