@@ -41,6 +41,14 @@ ACCOUNTS = 5_000
 PARTITIONS = 4
 # 200k events over 5,000 accounts is 40 per account: 48 makes each account cross 80 % once (5,000 signals)
 LIMIT = 48
+THRESHOLDS = (0.8, 0.9, 0.95)  # the default usage thresholds
+
+
+def expected_signals(count: int) -> int:
+    """Each event adds 1, and the thresholds lie more than 1 apart: every threshold an account's total reaches is a
+    signal of its own."""
+    totals = [count // ACCOUNTS + (1 if index < count % ACCOUNTS else 0) for index in range(ACCOUNTS)]
+    return sum(1 for total in totals for threshold in THRESHOLDS if total >= threshold * LIMIT)
 
 
 def event_bytes(index: int) -> tuple[bytes, bytes]:
@@ -183,6 +191,21 @@ def processed(port: int) -> float:
     return sum(float(v) for v in re.findall(r'^radar_signals_records_total\{kind="\w+",outcome="processed"\} ([0-9.e+]+)$', text, re.M))
 
 
+def settled_output(port: int, expected: int, deadline: float) -> str:
+    """The signals emitted, once every delivery is acknowledged (the counter counts deliveries, which trail the
+    processed records), checked against what the events must emit."""
+    while True:
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        emitted = int(sum(float(v) for v in re.findall(r"^radar_signals_emitted_total\{[^}]*\} ([0-9.e+]+)$", metrics, re.M)))
+        if emitted >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if emitted != expected:
+        raise SystemExit(f"the signals worker emitted {emitted} signals where the events make {expected}")
+    writes = re.search(r"^radar_signals_state_writes_total ([0-9.e+]+)$", metrics, re.M)
+    return f"{int(float(writes.group(1))) if writes else '?'} state writes, {emitted} signals as expected"
+
+
 def signals_worker(bootstrap: str, prefix: str, count: int, workdir: Path, timeout: float) -> tuple[float, str]:
     """(c) the real worker; its processed-records counter is sampled every 20 ms."""
     port = free_port()
@@ -208,10 +231,7 @@ def signals_worker(bootstrap: str, prefix: str, count: int, workdir: Path, timeo
                 started, first = now, done
             if done >= total:
                 rate = (done - first) / (now - started) if now > started else float("nan")
-                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-                writes = re.search(r"^radar_signals_state_writes_total ([0-9.e+]+)$", metrics, re.M)
-                emitted = sum(float(v) for v in re.findall(r"^radar_signals_emitted_total\{[^}]*\} ([0-9.e+]+)$", metrics, re.M))
-                return rate, f"{int(float(writes.group(1))) if writes else '?'} state writes, {int(emitted)} signals"
+                return rate, settled_output(port, expected_signals(count), deadline)
             if process.poll() is not None:
                 raise SystemExit(f"signals worker exited:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.02)
