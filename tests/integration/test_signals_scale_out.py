@@ -1,4 +1,4 @@
-"""Two signals workers in one consumer group against real Kafka; one is killed (SIGKILL) mid-stream.
+"""Signals workers in one consumer group against real Kafka: one killed (SIGKILL) mid-stream, one joining mid-stream.
 
 What is asserted, exactly:
 - every expected crossing is emitted: the set of signal ids equals the expected set, no more, no less;
@@ -13,12 +13,14 @@ What is asserted, exactly:
 from __future__ import annotations
 
 import asyncio
+import re
 import signal as signals_module
 from collections import Counter
 
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from tests.helpers import TopicReader, free_port, produce, wait_for
 
@@ -42,6 +44,50 @@ def usage(account_id: str, index: int, quantity: float) -> tuple[bytes, bytes]:
         "quantity": quantity,
     }
     return account_id.encode(), orjson.dumps(body)
+
+
+EXPECTED = {f"{a}:usage_threshold_crossed:api_calls:2026-11-01:{t}" for a in ACCOUNTS for t in (80, 90, 95)}
+
+
+async def every_expected_signal(reader: TopicReader) -> None:
+    """Until every expected crossing has arrived; then whatever else was coming (the workers have caught up)."""
+    received = lambda: {orjson.loads(r.value)["signal_id"] for r in reader.records}  # noqa: E731
+
+    async def all_expected() -> bool:
+        await reader.poll()
+        return EXPECTED <= received()
+
+    def missing() -> str:
+        accounts = {signal_id.split(":")[0] for signal_id in EXPECTED - received()}
+        signals = [orjson.loads(record.value) for record in reader.records]
+        seen = [(s["signal_id"], s["event_id"], s["value"]) for s in signals if s["account_id"] in accounts]
+        return f"missing: {sorted(EXPECTED - received())}; what those accounts got: {seen}"
+
+    deadline = asyncio.get_running_loop().time() + 180
+    while not await all_expected():
+        assert asyncio.get_running_loop().time() < deadline, missing()
+    await reader.drain_for(3)
+
+
+def assert_each_crossing_once_and_exact(reader: TopicReader, step: float) -> None:
+    signals = [orjson.loads(record.value) for record in reader.records]
+    counts = Counter(signal["signal_id"] for signal in signals)
+    assert set(counts) == EXPECTED
+    # the exact value and event at each crossing: the recovered state neither lost an event nor counted one twice
+    crossing = {0.8: (85, 0), 0.9: (90, int(5 / step)), 0.95: (95, int(10 / step))}
+    for signal in signals:
+        value, index = crossing[signal["threshold"]]
+        # the two input topics are read independently: the limit may arrive after the first usage event,
+        # and then it is the account update that makes the 80 % crossing known
+        triggers = {f"{signal['account_id']}-{index}"} | ({f"account-update:{T.replace('Z', '+00:00')}"} if index == 0 else set())
+        assert signal["value"] == value and signal["event_id"] in triggers, signal
+    repeats = {signal_id: n for signal_id, n in counts.items() if n > 1}
+    print(f"{len(signals)} signals, {len(counts)} distinct ids, repeated ids (same crossing, replayed): {repeats}")
+
+
+def processed_events(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    return sum(float(v) for v in re.findall(r'^radar_signals_records_total\{kind="event",outcome="processed"\} ([0-9.e+]+)$', text, re.M))
 
 
 def assigned(stack, port: int) -> bool:  # type: ignore[no-untyped-def]
@@ -82,35 +128,56 @@ async def test_two_workers_one_killed_mid_stream_every_signal_exactly_once(stack
         first.stop(signals_module.SIGKILL)
         await producing
 
-        expected = {f"{a}:usage_threshold_crossed:api_calls:2026-11-01:{t}" for a in ACCOUNTS for t in (80, 90, 95)}
-        received = lambda: {orjson.loads(r.value)["signal_id"] for r in reader.records}  # noqa: E731
+        await every_expected_signal(reader)
 
-        async def all_expected() -> bool:
-            await reader.poll()
-            return expected <= received()
+    assert_each_crossing_once_and_exact(reader, STEP)
 
-        def missing() -> str:
-            accounts = {signal_id.split(":")[0] for signal_id in expected - received()}
-            signals = [orjson.loads(record.value) for record in reader.records]
-            seen = [(s["signal_id"], s["event_id"], s["value"]) for s in signals if s["account_id"] in accounts]
-            return f"missing after the kill: {sorted(expected - received())}; what those accounts got: {seen}"
 
-        deadline = asyncio.get_running_loop().time() + 180
-        while not await all_expected():
-            assert asyncio.get_running_loop().time() < deadline, missing()
-        # the survivor has caught up with everything produced: anything else would have arrived by now
-        await reader.drain_for(3)
+@pytest.mark.timeout(600)
+async def test_a_worker_joining_mid_stream_takes_partitions_over_with_every_signal_exactly_once(
+    stack_factory, service_factory, kafka_bootstrap
+) -> None:
+    """A rebalance under load, with no crash: the first worker gives partitions up while it holds records processed
+    but not yet written, which it drops; the new owner reads them again from the committed positions."""
+    stack = stack_factory()
+    topics = stack.topics
+    service_factory("signals", stack)
+    first_port = int(stack.env["RADAR_SIGNALS_PORT"])
+    wait_for(lambda: assigned(stack, first_port), 120, "the first worker to hold every partition")
+    await produce(kafka_bootstrap, topics.account_updates, [account_update(a) for a in ACCOUNTS])
+    step = 1 / 256  # exact in binary floating point, and small: the stream lasts while the second worker joins
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    sent = 0
 
-    signals = [orjson.loads(record.value) for record in reader.records]
-    counts = Counter(signal["signal_id"] for signal in signals)
-    assert set(counts) == expected
-    # the exact value and event at each crossing: the recovered state neither lost an event nor counted one twice
-    crossing = {0.8: (85, 0), 0.9: (90, int(5 / STEP)), 0.95: (95, int(10 / STEP))}
-    for signal in signals:
-        value, index = crossing[signal["threshold"]]
-        # the two input topics are read independently: the limit may arrive after the first usage event,
-        # and then it is the account update that makes the 80 % crossing known
-        triggers = {f"{signal['account_id']}-{index}"} | ({f"account-update:{T.replace('Z', '+00:00')}"} if index == 0 else set())
-        assert signal["value"] == value and signal["event_id"] in triggers, signal
-    repeats = {signal_id: n for signal_id, n in counts.items() if n > 1}
-    print(f"{len(signals)} signals, {len(counts)} distinct ids, repeated ids (same crossing, replayed): {repeats}")
+    async def next_step() -> None:
+        """One more `step` for every account, acknowledged before the next."""
+        nonlocal sent
+        sent += 1
+        records = [usage(a, sent, step) for a in ACCOUNTS]
+        await asyncio.gather(*[await producer.send(topics.usage_events, value, key=key) for key, value in records])
+
+    try:
+        async with TopicReader(kafka_bootstrap, topics.expansion_signals) as reader:
+            await produce(kafka_bootstrap, topics.usage_events, [usage(a, 0, 85) for a in ACCOUNTS])
+            await reader.wait_count(len(ACCOUNTS), 90, "80 % signals")
+            while sent < 3 / step:  # 85 -> 88 with one worker
+                await next_step()
+            second_port = free_port()
+            service_factory("signals", stack, RADAR_SIGNALS_PORT=str(second_port))
+            # the stream goes on while the group rebalances, up to 94 (90 % is crossed on the way)
+            joining = sent
+            while not assigned(stack, second_port) and sent < 9 / step:
+                await next_step()
+            steps_while_joining = sent - joining
+            wait_for(lambda: assigned(stack, second_port), 120, "the second worker to hold partitions")
+            while sent < 15 / step:  # on to 100 with two workers (95 % is crossed on the way)
+                await next_step()
+            await every_expected_signal(reader)
+    finally:
+        await producer.stop()
+
+    assert steps_while_joining > 0, "no event was produced while the second worker joined"
+    assert processed_events(second_port) > 0, "the second worker took partitions but processed nothing"
+    print(f"{steps_while_joining} steps of {len(ACCOUNTS)} events produced while the second worker joined")
+    assert_each_crossing_once_and_exact(reader, step)
