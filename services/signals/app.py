@@ -318,6 +318,11 @@ class SignalsWorker:
             self._drop_unwritten()
             raise
 
+    async def _end_write_in_flight(self) -> None:
+        """Before the worker lets go (shutdown, rebalance): a failed write is not raised, its records are processed again."""
+        with contextlib.suppress(Exception):
+            await self._written()
+
     async def flush_if_idle(self, interval: float) -> None:
         """Without new events the agent never loops: this writes and acknowledges what it left pending."""
         if self.writing is not None and self.writing.done():
@@ -353,15 +358,13 @@ class SignalsWorker:
         is processed again after the restart, from the committed positions."""
         async with self.lock:
             self.closed = True
-            with contextlib.suppress(Exception):
-                await self._written()
+            await self._end_write_in_flight()
 
     async def forget(self) -> None:
         """On a rebalance. What is pending is neither written nor committed: whichever worker owns its partition
         next processes it again from the committed position."""
         async with self.lock:
-            with contextlib.suppress(Exception):
-                await self._written()  # a write in flight ends first (whatever it did not write is processed again)
+            await self._end_write_in_flight()
             if self.pending:
                 log.warning("rebalance: %d records left unwritten, to be processed again", len(self.pending))
             self._drop_unwritten()

@@ -385,17 +385,23 @@ async def _processed(radar, count: int) -> None:  # type: ignore[no-untyped-def]
     await until(lambda: len(radar.worker.pending) >= count, f"{count} records processed", timeout=5)
 
 
+async def _second_batch_behind_a_held_write(radar, first: dict, second: dict) -> asyncio.Future:  # type: ignore[no-untyped-def]
+    """`first` processed and its flush's write held at Kafka (the gate returned), then `second` processed behind it."""
+    gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
+    await radar.put(radar.topics.usage_events, [first])
+    await _processed(radar, 1)
+    await radar.worker.flush(wait=False)  # what the agent does when a flush is due
+    await radar.put(radar.topics.usage_events, [second])
+    await _processed(radar, 1)
+    return gate
+
+
 async def test_batches_go_on_while_a_flush_is_written_and_each_flush_commits_only_what_it_wrote(signals_harness) -> None:
     async with signals_harness(state_flush_seconds=60) as radar:
         await radar.send_accounts([account({"api_calls": 100})])
-        gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
         usage_tp = TP(radar.topics.usage_events, 0)
-        await radar.put(radar.topics.usage_events, [usage(50, event_id="first")])
-        await _processed(radar, 1)
-        await radar.worker.flush(wait=False)  # what the agent does when a flush is due
         # the write waits for Kafka; the next batch is processed (its crossing sent) all the same
-        await radar.put(radar.topics.usage_events, [usage(35, event_id="second")])
-        await _processed(radar, 1)
+        gate = await _second_batch_behind_a_held_write(radar, usage(50, event_id="first"), usage(35, event_id="second"))
         assert brief(radar.sent) == [("usage_threshold_crossed", 0.8)]
         assert usage_tp not in radar.log.committed and radar.state("acme")["usage"] == {}  # nothing acknowledged yet
         gate.set_result(None)
@@ -428,12 +434,7 @@ async def test_a_flush_whose_write_fails_in_the_background_commits_nothing_and_t
     async with signals_harness(state_flush_seconds=60) as radar:
         await radar.send_accounts([account({"api_calls": 100})])
         usage_tp = TP(radar.topics.usage_events, 0)
-        gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
-        await radar.put(radar.topics.usage_events, [usage(85, event_id="e1")])
-        await _processed(radar, 1)
-        await radar.worker.flush(wait=False)
-        await radar.put(radar.topics.usage_events, [usage(5, event_id="e2")])
-        await _processed(radar, 1)
+        gate = await _second_batch_behind_a_held_write(radar, usage(85, event_id="e1"), usage(5, event_id="e2"))
         gate.set_exception(ConnectionError("changelog partition gone"))
         with pytest.raises(ConnectionError, match="changelog partition gone"):
             await radar.worker.flush()  # the next flush meets the failure first
@@ -481,12 +482,7 @@ async def test_once_closing_the_write_in_flight_ends_and_no_flush_starts_after_i
     async with signals_harness(state_flush_seconds=60) as radar:
         await radar.send_accounts([account({"api_calls": 100})])
         usage_tp = TP(radar.topics.usage_events, 0)
-        gate = radar.changelog_sender.gate = asyncio.get_running_loop().create_future()
-        await radar.put(radar.topics.usage_events, [usage(50, event_id="written")])
-        await _processed(radar, 1)
-        await radar.worker.flush(wait=False)
-        await radar.put(radar.topics.usage_events, [usage(10, event_id="left")])
-        await _processed(radar, 1)
+        gate = await _second_batch_behind_a_held_write(radar, usage(50, event_id="written"), usage(10, event_id="left"))
         closing = asyncio.create_task(radar.worker.close())
         assert not (await asyncio.wait({closing}, timeout=0.1))[0], "close waits for the write in flight"
         gate.set_result(None)
