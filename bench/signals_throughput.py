@@ -9,6 +9,7 @@ account update each, then consumes them three times, each from the beginning:
   (c) the signals worker itself (`radar serve signals`, a worker process), progress read from /metrics, on
       the same events grouped as ingest writes them (requests of 100: one record per partition per request).
 Each rate is counted from the first record processed to the last, so start-up and recovery are not in it.
+All three run on uvloop, as the worker does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +117,9 @@ async def bare_loop(bootstrap: str, topics: Topics, count: int) -> float:
 
 
 NAIVE_WORKER = """
-import os, sys, time, faust, orjson
+import os, sys, time, mode.loop, orjson
+mode.loop.use("uvloop")  # the loop the signals worker runs on (services.cli): the same for every contender
+import faust
 app = faust.App(os.environ["BENCH_APP_ID"], broker="kafka://" + os.environ["KAFKA_BOOTSTRAP_SERVERS"], store="memory://",
                 topic_partitions=4, web_port=int(os.environ["BENCH_PORT"]), web_host="127.0.0.1", web_bind="127.0.0.1",
                 consumer_auto_offset_reset="earliest", autodiscover=False)
@@ -269,7 +273,8 @@ def main() -> None:
     print(f"{options.events} events (~{size:.0f} bytes each) over {ACCOUNTS} accounts, {PARTITIONS} partitions, broker {bootstrap}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        bare = asyncio.run(bare_loop(bootstrap, single, options.events))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            bare = runner.run(bare_loop(bootstrap, single, options.events))
         print(f"(a) bare aiokafka consume-and-parse loop (1 event/record):  {bare:>10,.0f} events/s")
         naive = naive_agent(bootstrap, single, options.events, workdir, options.timeout)
         print(f"(b) naive Faust agent + table write/event (1 event/record): {naive:>10,.0f} events/s")
