@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -48,17 +49,34 @@ async def send_batches(
     for key, value, partition in records:
         by_partition[partition].append((key, value))
     sent: list[tuple[asyncio.Future[RecordMetadata], int]] = []
-    for partition, items in by_partition.items():
-        batch, count = producer.create_batch(), 0
-        for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                sent.append((await producer.send_batch(batch, topic, partition=partition), count))
-                batch, count = producer.create_batch(), 0
+    try:
+        for partition, items in by_partition.items():
+            batch, count = producer.create_batch(), 0
+            for key, value in items:
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise RecordTooLarge(f"a record of {len(value)} bytes does not fit a producer batch for {topic}")
-            count += 1
-        sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+                    sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+                    batch, count = producer.create_batch(), 0
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise RecordTooLarge(f"a record of {len(value)} bytes does not fit a producer batch for {topic}")
+                count += 1
+            sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+    except BaseException:
+        abandon(future for future, _count in sent)
+        raise
     return sent
+
+
+def abandon(deliveries: Iterable[asyncio.Future[Any]]) -> None:
+    """Deliveries no one will await: the produce that started them failed or timed out part-way, and the caller
+    has already answered for them as a failure (a 503, a state left unwritten). Their outcome is read when they
+    end, so a later failure is not logged by the event loop as an "exception was never retrieved"."""
+    for delivery in deliveries:
+        delivery.add_done_callback(_read_outcome)
+
+
+def _read_outcome(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: object) -> AIOKafkaConsumer:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import ApiKey, IngestDeclaration, IngestedEvent, insert_for
 from shared.event_records import group_events, partition_of
-from shared.kafka import RecordTooLarge, send_batches
+from shared.kafka import RecordTooLarge, abandon, send_batches
 from shared.schemas import utcnow
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,15 @@ class KafkaPublisher:
         `send` rather than a batch of our own, so concurrent requests share the producer's batches to a partition."""
         if not events:
             return
-        async with self._acknowledged(topic) as partitions:
-            acks = [
-                await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition)
-                for record in group_events(events, partitions)
-            ]
-            await asyncio.gather(*acks)
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            async with self._acknowledged(topic) as partitions:
+                for record in group_events(events, partitions):
+                    acks.append(await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition))
+                await asyncio.gather(*acks)
+        except BaseException:
+            abandon(acks)  # a send that failed or timed out part-way leaves the earlier ones unawaited
+            raise
 
 
 class KeyRevoked(Exception):
