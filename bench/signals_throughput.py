@@ -213,7 +213,9 @@ def settled_output(port: int, expected: int, deadline: float) -> str:
     return f"{int(float(writes.group(1))) if writes else '?'} state writes, {emitted} signals as expected"
 
 
-def signals_worker(bootstrap: str, prefix: str, count: int, workdir: Path, timeout: float, run: int = 1) -> tuple[float, str]:
+def signals_worker(
+    bootstrap: str, prefix: str, count: int, workdir: Path, timeout: float, run: int = 1, store: str = "memory://"
+) -> tuple[float, str]:
     """(c) the real worker; its processed-records counter is sampled every 20 ms. Each run is a new application (its
     own consumer group and changelog), so it starts from no state, as the first did."""
     port = free_port()
@@ -222,6 +224,7 @@ def signals_worker(bootstrap: str, prefix: str, count: int, workdir: Path, timeo
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "RADAR_TOPIC_PREFIX": prefix,
         "RADAR_SIGNALS_APP_ID": f"{prefix}signals-{run}",
+        "RADAR_SIGNALS_STORE": store,  # rocksdb:// keeps its tables under the scratch directory
         "RADAR_SIGNALS_PORT": str(port),
         "RADAR_LOG_LEVEL": "WARNING",
         "RADAR_LOG_FORMAT": "json",
@@ -266,6 +269,7 @@ def main() -> None:
     )
     parser.add_argument("--single-too", action="store_true", help="also run the signals worker on one event per record")
     parser.add_argument("--runs", type=int, default=3, help="runs of the bare loop and of the signals worker; ratios use the medians")
+    parser.add_argument("--store", default="memory://", help="the worker's table store: memory:// or rocksdb:// (production's)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds each worker may take")
     options = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -292,11 +296,11 @@ def main() -> None:
             print(f"(c1) signals worker, 1 event/record:                        {rate:>10,.0f} events/s  ({detail})")
         rates, details = [], []
         for run in runs:
-            rate, detail = signals_worker(bootstrap, grouped_prefix, options.events, workdir, options.timeout, run)
+            rate, detail = signals_worker(bootstrap, grouped_prefix, options.events, workdir, options.timeout, run, options.store)
             rates.append(rate)
             details.append(detail)
         rate = statistics.median(rates)
-        shape = f"requests of {options.request}, ~{options.request // PARTITIONS} events/record"
+        shape = f"requests of {options.request}, ~{options.request // PARTITIONS} events/record, {options.store}"
         print(f"(c) signals worker ({shape}):   {rate:>10,.0f} events/s{spread(rates)}")
         for run, (each, detail) in enumerate(zip(rates, details, strict=True), start=1):
             print(f"    run {run}: {each:>10,.0f} events/s  ({detail})")

@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     radar_signals_port: int = 8083
 
     radar_signals_app_id: str = "radar-signals"
-    radar_signals_store: str = "memory://"
+    # memory:// recovers every state from the changelog at start; rocksdb:// (production, deploy/) keeps them on disk
+    # under the data directory, so a restarted worker reads only the changelog written since
+    radar_signals_store: str = Field(default="memory://", pattern="^(memory|rocksdb)://")
+    radar_signals_data_dir: Path | None = None  # Faust's data directory (RocksDB tables); default `<app id>-data` here
     # Faust's default of 60 s makes some brokers (Tansu) hold a new group's first join ~30 s, and a dead
     # worker's partitions wait that long to move; 10 s is aiokafka's own default
     radar_signals_session_timeout_s: float = Field(default=10.0, gt=0)

@@ -36,8 +36,10 @@ from typing import Any
 
 import faust
 import orjson
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP, EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from rocksdict import WriteBatch
 
 from services.signals.adapters import FaustProducerSender, KafkaPartitions, Partitions, RecordSender
 from services.signals.handlers import AccountStates, Publish, Record, apply_batch, rules_from_config
@@ -83,7 +85,36 @@ class AccountTable(faust.Table):
     Faust's `table[key] = value` routes the changelog record by the *current* event's partition (a batch
     mixes partitions) and through its producer buffer, which publishes one message at a time; the
     bulk path below does neither, and its caller awaits delivery before acknowledging any event.
+
+    The RocksDB store (production) keeps one database per partition and, like the changelog, picks it by the
+    current event's partition, for reads too: a batch's accounts would be looked up in, and written to, the
+    database of whichever event was taken last. So states are read and written here in their own partition's.
     """
+
+    def stored(self, account_id: str, partition: int | None = None) -> bytes | None:
+        """The state last written for the account: from `partition`, the one its records (and so its changelog)
+        are on, as the agent knows; without it, from whichever partition of this worker holds it."""
+        store = self.data
+        if not isinstance(store, RocksDBStore):
+            return self.get(account_id)  # type: ignore[no-any-return]
+        key = store._encode_key(account_id)
+        if partition is not None:
+            return store._db_for_partition(partition).get(key)  # type: ignore[no-any-return]
+        found = store._get_bucket_for_key(key)
+        return found.value if found is not None else None
+
+    def _keep(self, writes: list[tuple[str, bytes, int]], keys: list[bytes]) -> None:
+        store = self.data
+        if not isinstance(store, RocksDBStore):
+            for key, value, _partition in writes:
+                store[key] = value
+            return
+        batches: dict[int, WriteBatch] = {}
+        for key_bytes, (_key, value, partition) in zip(keys, writes, strict=True):
+            batches.setdefault(partition, WriteBatch(raw_mode=True)).put(key_bytes, value)
+            store._key_index[key_bytes] = partition  # where Faust's own lookups (the state endpoint) find it
+        for partition, batch in batches.items():
+            store._db_for_partition(partition).write(batch)
 
     async def write(self, sender: RecordSender, writes: list[tuple[str, bytes, int]]) -> int:
         """Sends the states (JSON, as `encode_state` wrote them) to the changelog and takes them into the table once
@@ -91,8 +122,7 @@ class AccountTable(faust.Table):
         records = [(orjson.dumps(key), value, partition) for key, value, partition in writes]
         batches = await sender.send(self.changelog_topic.get_topic_name(), records)
         delivered = await asyncio.gather(*(future for future, _count in batches))
-        for key, value, _partition in writes:
-            self.data[key] = value
+        self._keep(writes, [key for key, _value, _partition in records])
         for metadata, (_future, count) in zip(delivered, batches, strict=True):
             # what Faust records after its own changelog sends: where a persistent store's recovery resumes
             self.data.set_persisted_offset(metadata.topic_partition, metadata.offset + count - 1)
@@ -144,9 +174,9 @@ class SignalsWorker:
         self.writing: asyncio.Task[None] | None = None  # the flush whose write is in flight
         self.closed = False  # shutting down: no flush starts any more
 
-    def _stored_state(self, account_id: str) -> bytes | None:
+    def _stored_state(self, account_id: str, partition: int) -> bytes | None:
         staged = self.staged.get(account_id)
-        return staged if staged is not None else self.table.get(account_id)
+        return staged if staged is not None else self.table.stored(account_id, partition)
 
     async def admitted(self, stream: StreamT, events: list[EventT]) -> list[EventT]:
         """The records the rules may see: each partition's in offset order, once, with no hole (offsets.py)."""
@@ -406,6 +436,7 @@ def create_app(
         settings.radar_signals_app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
         store=settings.radar_signals_store,
+        **({"datadir": settings.radar_signals_data_dir} if settings.radar_signals_data_dir else {}),
         topic_partitions=settings.radar_partitions,
         topic_replication_factor=settings.radar_replication_factor,
         producer_acks=-1,
@@ -443,6 +474,10 @@ def create_app(
             name="account-state",
             default=None,
             schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw"),
+            # the store's own codec comes from these, not the schema: without them a state read back from the changelog
+            # (recovery, standby copies) is decoded to a dict where the worker wrote bytes
+            key_type=str,
+            value_type=bytes,
             partitions=settings.radar_partitions,
             beacon=app.tables.beacon,
         )
@@ -485,7 +520,7 @@ def create_app(
     @app.table_route(table=states, match_info="account_id")
     async def account_state(web: Any, request: Any, account_id: str) -> Any:
         """The live per-account state (limits, this period's usage, thresholds spent), from the owning worker."""
-        state = states.get(account_id)
+        state = states.stored(account_id)
         if state is None:
             return web.json({"detail": f"no state for account {account_id!r}"}, status=404)
         return web.bytes(state, content_type="application/json")

@@ -133,19 +133,19 @@ class BatchResult:
 class AccountStates:
     """Account state between the table and the rules: parsed once, kept while owned, written when dirty.
 
-    `load` reads the table's stored JSON; `dirty` maps each changed account to its partition, so the
-    write lands in that partition's changelog however the batch mixed partitions.
+    `load` reads the table's stored JSON from the partition the account's records come from; `dirty` maps each
+    changed account to that partition, so the write lands in its changelog however the batch mixed partitions.
     """
 
-    load: Callable[[str], bytes | None]
+    load: Callable[[str, int], bytes | None]
     max_cached: int = 50_000
     cache: dict[str, AccountState] = field(default_factory=dict)
     dirty: dict[str, int] = field(default_factory=dict)
 
-    def get(self, account_id: str) -> AccountState:
+    def get(self, account_id: str, partition: int) -> AccountState:
         state = self.cache.get(account_id)
         if state is None:
-            stored = self.load(account_id)
+            stored = self.load(account_id, partition)
             state = load_state(stored) if stored else empty_state(account_id)
             self.cache[account_id] = state
         return state
@@ -185,7 +185,7 @@ def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) 
         replayed: dict[str, bool] = {}
         for item in items:
             account_id = item.account_id
-            state = cached.get(account_id) or states.get(account_id)
+            state = cached.get(account_id) or states.get(account_id, partition)
             skip = replayed.get(account_id)
             if skip is None:
                 skip = replayed[account_id] = _already_applied(state, record)

@@ -54,6 +54,17 @@ def test_the_services_are_health_checked_and_wait_for_kafka_and_the_migration() 
         assert "${POSTGRES_PASSWORD" in service["environment"]["DATABASE_URL"]  # a secret from the environment
 
 
+def test_the_signals_worker_keeps_its_state_in_rocksdb_on_a_named_volume() -> None:
+    document = compose()
+    signals = document["services"]["signals"]
+    assert signals["environment"]["RADAR_SIGNALS_STORE"] == "rocksdb://"
+    volume, path = signals["volumes"][0].split(":")
+    assert path == signals["environment"]["RADAR_SIGNALS_DATA_DIR"]
+    assert volume in document["volumes"]
+    # the image creates the directory for its user, so a fresh named volume there is writable
+    assert f"chown 10001 {path}" in (ROOT / "Dockerfile").read_text()
+
+
 def test_prometheus_scrapes_every_service_with_the_rules_and_grafana_is_provisioned() -> None:
     document = compose()
     services = document["services"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from shared.config import parse_config
+from shared.settings import Settings
 from tests.fixtures.ops import KUBERNETES_VERSION, ROOT
 
 K8S = ROOT / "deploy" / "k8s"
@@ -93,6 +94,19 @@ def test_signals_workers_have_a_stable_group_instance_id_per_pod() -> None:
     (container,) = signals["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item for item in container["env"]}
     assert env["RADAR_CONSUMER_GROUP_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_signals_workers_keep_their_state_in_rocksdb_on_a_volume_of_their_own() -> None:
+    signals = find("StatefulSet", "signals")
+    (container,) = signals["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    Settings(radar_signals_store=env["RADAR_SIGNALS_STORE"])  # a store the worker accepts
+    assert env["RADAR_SIGNALS_STORE"] == "rocksdb://"
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    (claim,) = signals["spec"]["volumeClaimTemplates"]
+    assert mounts[env["RADAR_SIGNALS_DATA_DIR"]] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert signals["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001  # writable by the worker's user
 
 
 def test_ingest_autoscales_and_the_config_map_is_valid_radar_config() -> None:

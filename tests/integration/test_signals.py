@@ -71,16 +71,29 @@ async def test_thresholds_fire_once_and_a_replayed_event_is_not_counted(stack_fa
     assert {r.key for r in reader.records} == {b"acme"}
 
 
-async def test_a_killed_worker_recovers_its_state_and_does_not_repeat_signals(stack_factory, service_factory, kafka_bootstrap) -> None:
-    stack = stack_factory()
+# memory: a restart reads every state back from the changelog; rocksdb (production): from its own disk, then
+# the changelog written since (the worker runs in the test's directory, so its data directory outlives it)
+STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+
+
+@STORES
+async def test_a_killed_worker_recovers_its_state_and_does_not_repeat_signals(
+    stack_factory, service_factory, kafka_bootstrap, store
+) -> None:
+    stack = stack_factory(RADAR_SIGNALS_STORE=store)
     worker = service_factory("signals", stack)
     topics = stack.topics
     await produce(kafka_bootstrap, topics.account_updates, [account_update(100)])
     async with TopicReader(kafka_bootstrap, topics.expansion_signals) as reader:
         await produce(kafka_bootstrap, topics.usage_events, [usage("e1", 82)])
         await reader.wait_count(1, 60, "the 80 % signal")
+        await await_for(lambda: asyncio.to_thread(lambda: _used(stack, "acme") == 82), 60, "the state holding e1 written")
         worker.stop(signals_module.SIGKILL)
         service_factory("signals", stack)
+        # e1's offset was committed with that state: this one is read back from the changelog (or the disk) alone
+        recovered = httpx.get(stack.url("signals", "/v1/state/acme"), timeout=5)
+        assert recovered.status_code == 200, recovered.text
+        assert recovered.json()["usage"]["api_calls"]["used"] == 82
         # 82 + 9 = 91 %: only possible with the recovered 82; a fresh state would stay silent
         await produce(kafka_bootstrap, topics.usage_events, [usage("e4", 9)])
         await reader.wait_count(2, 90, "the 90 % signal after the restart")
@@ -93,11 +106,14 @@ async def test_a_killed_worker_recovers_its_state_and_does_not_repeat_signals(st
 
 
 @pytest.mark.timeout(600)
-async def test_killed_mid_stream_the_written_state_covers_every_committed_event(stack_factory, service_factory, kafka_bootstrap) -> None:
+@STORES
+async def test_killed_mid_stream_the_written_state_covers_every_committed_event(
+    stack_factory, service_factory, kafka_bootstrap, store
+) -> None:
     """kill -9 while thousands of events are in flight (state writes coalesced, offsets committed behind
     them), restart, and the recovered usage is exactly the sum of everything produced: no event whose
     offset was committed is missing from the state, and none is counted twice."""
-    stack = stack_factory()
+    stack = stack_factory(RADAR_SIGNALS_STORE=store)
     worker = service_factory("signals", stack, RADAR_CONFIG=str(_fast_flush_config(stack)))
     topics = stack.topics
     accounts = [f"acc{index}" for index in range(6)]
@@ -137,6 +153,11 @@ async def test_killed_mid_stream_the_written_state_covers_every_committed_event(
         recovered = {a: used(a) for a in accounts}
         raise AssertionError(f"{exc}: recovered usage {recovered}, expected {per_account} each") from None
     assert {a: used(a) for a in accounts} == dict.fromkeys(accounts, float(per_account))
+
+
+def _used(stack, account_id: str) -> float | None:  # type: ignore[no-untyped-def]
+    response = httpx.get(stack.url("signals", f"/v1/state/{account_id}"), timeout=5)
+    return response.json()["usage"].get("api_calls", {}).get("used") if response.status_code == 200 else None
 
 
 def _fast_flush_config(stack) -> Path:  # type: ignore[no-untyped-def]

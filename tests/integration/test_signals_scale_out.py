@@ -99,12 +99,17 @@ def assigned(stack, port: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.timeout(600)
-async def test_two_workers_one_killed_mid_stream_every_signal_exactly_once(stack_factory, service_factory, kafka_bootstrap) -> None:
-    stack = stack_factory()
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+async def test_two_workers_one_killed_mid_stream_every_signal_exactly_once(
+    stack_factory, service_factory, kafka_bootstrap, tmp_path, store
+) -> None:
+    """rocksdb (production): each worker on a data directory of its own, as each pod has its own volume; the survivor
+    takes the dead one's partitions over from its standby copy of their tables and the changelog."""
+    stack = stack_factory(RADAR_SIGNALS_STORE=store)
     topics = stack.topics
-    first = service_factory("signals", stack)
+    first = service_factory("signals", stack, RADAR_SIGNALS_DATA_DIR=str(tmp_path / "first"))
     second_port = free_port()
-    service_factory("signals", stack, RADAR_SIGNALS_PORT=str(second_port))
+    service_factory("signals", stack, RADAR_SIGNALS_PORT=str(second_port), RADAR_SIGNALS_DATA_DIR=str(tmp_path / "second"))
     first_port = int(stack.env["RADAR_SIGNALS_PORT"])
     wait_for(lambda: assigned(stack, first_port) and assigned(stack, second_port), 120, "both workers to hold partitions")
 

@@ -492,3 +492,33 @@ async def test_once_closing_the_write_in_flight_ends_and_no_flush_starts_after_i
         await radar.worker.flush()
         assert radar.worker.writing is None and radar.log.committed[usage_tp] == written.message.offset + 1
         assert radar.state("acme")["usage"]["api_calls"]["used"] == 50 and not left.message.acked  # processed again after a restart
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+async def test_each_account_is_kept_in_its_own_partition_and_read_back_from_there(signals_harness, tmp_path, store) -> None:
+    """A batch mixes partitions. RocksDB keeps a database per partition, and Faust's own table access picks the one
+    of the event taken last: every account must be written to, and read back from, its own partition's."""
+    accounts = {partition_of(f"tenant-{index}", 4): f"tenant-{index}" for index in range(40)}
+    assert sorted(accounts) == [0, 1, 2, 3]
+    async with signals_harness(store=store, data_dir=tmp_path) as harness:
+        for partition, account_id in accounts.items():
+            await harness.send_accounts([account({"api_calls": 100}, account_id=account_id)], partition=partition)
+        for partition, account_id in accounts.items():  # one batch over the four partitions
+            await harness.put(harness.topics.usage_events, [usage(85, account_id=account_id)], partition=partition)
+        await harness.settled()
+        harness.worker.states.forget()  # what follows is read back from the table, not the worker's cache
+        second = len(harness.sent)
+        for partition, account_id in accounts.items():
+            await harness.put(harness.topics.usage_events, [usage(6, account_id=account_id)], partition=partition)
+        await harness.settled()
+
+        # 85 + 6 = 91 %: the 90 % crossing needs the 85 read back; a state looked up in another partition is empty
+        assert sorted((s.account_id, s.threshold) for s in harness.sent[:second]) == sorted((a, 0.8) for a in accounts.values())
+        assert sorted((s.account_id, s.threshold) for s in harness.sent[second:]) == sorted((a, 0.9) for a in accounts.values())
+        for account_id in accounts.values():
+            assert harness.state(account_id)["usage"]["api_calls"]["used"] == 91  # type: ignore[index]
+        if store == "rocksdb://":
+            tables = harness.worker.table.data
+            for partition, account_id in accounts.items():
+                holding = [p for p in range(4) if tables._db_for_partition(p).get(orjson.dumps(account_id)) is not None]
+                assert holding == [partition], f"{account_id} is kept in partitions {holding}, its records are on {partition}"
