@@ -86,9 +86,9 @@ class AccountTable(faust.Table):
     mixes partitions) and through its producer buffer, which publishes one message at a time; the
     bulk path below does neither, and its caller awaits delivery before acknowledging any event.
 
-    The RocksDB store (production) keeps one database per partition and, like the changelog, picks it by the
-    current event's partition, for reads too: a batch's accounts would be looked up in, and written to, the
-    database of whichever event was taken last. So states are read and written here in their own partition's.
+    The RocksDB store (production) keeps one database per partition and picks it by the current event: a write
+    outside one (the flush) fails, and inside a batch, which mixes partitions, would land in the database of the
+    event taken last. So each state is written to, and read from, its own partition's database here.
     """
 
     def stored(self, account_id: str, partition: int | None = None) -> bytes | None:

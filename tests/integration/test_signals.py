@@ -90,7 +90,7 @@ async def test_a_killed_worker_recovers_its_state_and_does_not_repeat_signals(
         await await_for(lambda: asyncio.to_thread(lambda: _used(stack, "acme") == 82), 60, "the state holding e1 written")
         worker.stop(signals_module.SIGKILL)
         service_factory("signals", stack)
-        # e1's offset was committed with that state: this one is read back from the changelog (or the disk) alone
+        # the state holding e1 was in the changelog before the kill: at ready, it is there, read back from it (or the disk)
         recovered = httpx.get(stack.url("signals", "/v1/state/acme"), timeout=5)
         assert recovered.status_code == 200, recovered.text
         assert recovered.json()["usage"]["api_calls"]["used"] == 82
