@@ -52,6 +52,10 @@ from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
+# RocksDB per partition database (rocksdb://). Faust's defaults allow 3 x 64 MiB of memtables and a 2 GiB block
+# cache to each; a worker holds a database per active and per standby partition, inside a pod limited to 1 GiB
+# (deploy/k8s). The worker keeps the states it works on in its own cache, so RocksDB is read on misses only.
+ROCKSDB_OPTIONS = {"write_buffer_size": 8 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 16 * 1024**2}
 # how long a partition with unread records may stay silent before it is read again from its position
 STALL_CHECK_SECONDS = 5.0
 # usage records one partition may keep in memory while its account updates are read first
@@ -480,6 +484,7 @@ def create_app(
             value_type=bytes,
             partitions=settings.radar_partitions,
             beacon=app.tables.beacon,
+            options=ROCKSDB_OPTIONS,
         )
     )
     if positions is None:

@@ -519,6 +519,9 @@ async def test_each_account_is_kept_in_its_own_partition_and_read_back_from_ther
             assert harness.state(account_id)["usage"]["api_calls"]["used"] == 91  # type: ignore[index]
         if store == "rocksdb://":
             tables = harness.worker.table.data
+            # memory per partition database bounded (memtables + block cache): Faust's defaults allow ~2.2 GiB each
+            options = tables.rocksdb_options
+            assert options.write_buffer_size * options.max_write_buffer_number + options.block_cache_size <= 64 * 1024**2
             for partition, account_id in accounts.items():
                 holding = [p for p in range(4) if tables._db_for_partition(p).get(orjson.dumps(account_id)) is not None]
                 assert holding == [partition], f"{account_id} is kept in partitions {holding}, its records are on {partition}"
