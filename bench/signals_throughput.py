@@ -9,7 +9,7 @@ account update each, then consumes them three times, each from the beginning:
   (c) the signals worker itself (`radar serve signals`, a worker process), progress read from /metrics, on
       the same events grouped as ingest writes them (requests of 100: one record per partition per request).
 Each rate is counted from the first record processed to the last, so start-up and recovery are not in it.
-All three run on uvloop, as the worker does. The bare loop and the worker run `--runs` times (3), each worker run
+All three run on asyncio's own loop, as the worker does. The bare loop and the worker run `--runs` times (3), each worker run
 from no state; the ratios use the medians (one run moves by 10-20 % with the flushes that fall in it). The naive
 agent, which takes about a minute, runs once: it varies by a few per cent.
 """
@@ -30,7 +30,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,9 +119,7 @@ async def bare_loop(bootstrap: str, topics: Topics, count: int) -> float:
 
 
 NAIVE_WORKER = """
-import os, sys, time, mode.loop, orjson
-mode.loop.use("uvloop")  # the loop the signals worker runs on (services.cli): the same for every contender
-import faust
+import os, sys, time, faust, orjson
 app = faust.App(os.environ["BENCH_APP_ID"], broker="kafka://" + os.environ["KAFKA_BOOTSTRAP_SERVERS"], store="memory://",
                 topic_partitions=4, web_port=int(os.environ["BENCH_PORT"]), web_host="127.0.0.1", web_bind="127.0.0.1",
                 consumer_auto_offset_reset="earliest", autodiscover=False)
@@ -285,8 +282,7 @@ def main() -> None:
         workdir = Path(tmp)
         bares = []
         for _ in runs:
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                bares.append(runner.run(bare_loop(bootstrap, single, options.events)))
+            bares.append(asyncio.run(bare_loop(bootstrap, single, options.events)))
         bare = statistics.median(bares)
         print(f"(a) bare aiokafka consume-and-parse loop (1 event/record):  {bare:>10,.0f} events/s{spread(bares)}")
         naive = naive_agent(bootstrap, single, options.events, workdir, options.timeout)

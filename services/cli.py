@@ -61,10 +61,6 @@ def serve(service: Service) -> None:
         from services.signals.app import tune_garbage_collector
 
         tune_garbage_collector()
-        if _loop_factory() is not None:
-            import mode.loop
-
-            mode.loop.use("uvloop")  # Faust's own switch (what `faust --loop uvloop` does), before the worker makes its loop
         worker = faust.Worker(
             create_signals_app(settings, config),
             loglevel=settings.radar_log_level.lower(),
