@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -35,15 +36,15 @@ from rich.progress import Progress
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from signals_throughput import PARTITIONS, processed, run_process, send_requests, stop  # noqa: E402 (this directory)
+
 from services.signals.domain import Rules, apply_account_update, apply_event, empty_state, encode_state  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402
-from shared.event_records import group_events  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.schemas import AccountUpdate, UsageEvent  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.topics import Topics  # noqa: E402
 
-PARTITIONS = 4
 STORES = ("memory://", "rocksdb://")
 TARGET_SECONDS, TARGET_BYTES = 10.0, 1024
 
@@ -73,29 +74,17 @@ async def produce(bootstrap: str, topics: Topics, accounts: int, events: int) ->
     try:
         with Progress() as progress:
             task = progress.add_task("producing", total=accounts * (events + 1))
-            pending = []
-            for index in range(accounts):
-                account_id = f"a{index}"
-                pending.append(await producer.send(topics.account_updates, account_update(account_id), key=account_id.encode()))
+            updates = [f"a{index}" for index in range(accounts)]
+            await send_requests(producer, topics.account_updates, [(a, account_update(a)) for a in updates], 1)
             progress.advance(task, accounts)
             stream = [(f"a{index}", usage(f"a{index}")) for _ in range(events) for index in range(accounts)]
-            for start in range(0, len(stream), 100):
-                for record in group_events(stream[start : start + 100], PARTITIONS):
-                    pending.append(await producer.send(topics.usage_events, record.value, key=record.key, partition=record.partition))
-                progress.advance(task, min(100, len(stream) - start))
-                if len(pending) >= 20_000:
-                    await asyncio.gather(*pending)
-                    pending.clear()
-            await asyncio.gather(*pending)
+            await send_requests(producer, topics.usage_events, stream, 100, partial(progress.advance, task))
     finally:
         await producer.stop()
 
 
 def launch(env: dict[str, str], workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
-    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
-    log = (workdir / log_name).open("wb")
-    command = [sys.executable, "-m", "services.cli", "serve", "signals"]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir)
+    return run_process([sys.executable, "-m", "services.cli", "serve", "signals"], env, workdir / log_name)
 
 
 def seconds_to_ready(process: subprocess.Popen[bytes], port: int, started: float, timeout: float) -> float:
@@ -110,20 +99,6 @@ def seconds_to_ready(process: subprocess.Popen[bytes], port: int, started: float
             pass
         time.sleep(0.02)
     raise SystemExit(f"the signals worker was not ready within {timeout}s")
-
-
-def processed(port: int) -> float:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("radar_signals_records_total{") and 'outcome="processed"' in line
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, 15)
-    process.wait(60)
 
 
 async def changelog_sizes(bootstrap: str, topic: str) -> tuple[int, dict[bytes, int]]:

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -73,28 +74,40 @@ async def produce_all(bootstrap: str, topics: Topics, count: int, request: int =
     per partition, each carrying the request's events of accounts that hash to it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
-    sizes = 0
     try:
-        pending = []
+        updates = []
         for index in range(ACCOUNTS):
             account = f"a{index}"
             update = {"account_id": account, "name": account, "limits": {"api_calls": LIMIT}, "updated_at": "2026-11-10T00:00:00Z"}
-            pending.append(await producer.send(topics.account_updates, orjson.dumps(update), key=account.encode()))
-        for start in range(0, count, request):
-            events = [event_bytes(index) for index in range(start, min(start + request, count))]
-            sizes += sum(len(value) for _key, value in events)
-            if request == 1:
-                pending += [await producer.send(topics.usage_events, value, key=key) for key, value in events]
-            else:
-                for record in group_events([(key.decode(), value) for key, value in events], PARTITIONS):
-                    pending.append(await producer.send(topics.usage_events, record.value, key=record.key, partition=record.partition))
-            if len(pending) >= 20_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+            updates.append(await producer.send(topics.account_updates, orjson.dumps(update), key=account.encode()))
+        await asyncio.gather(*updates)
+        events = [(key.decode(), value) for key, value in map(event_bytes, range(count))]
+        await send_requests(producer, topics.usage_events, events, request)
     finally:
         await producer.stop()
-    return sizes / count
+    return sum(len(value) for _account, value in events) / count
+
+
+async def send_requests(
+    producer: AIOKafkaProducer, topic: str, events: list[tuple[str, bytes]], request: int, sent: Callable[[int], object] | None = None
+) -> None:
+    """(account id, event JSON) pairs as ingest writes requests of `request` events: one record per partition per
+    request (1: a record per event, keyed by its account). Every ack is awaited, 20,000 at a time; `sent` hears of
+    each request."""
+    pending = []
+    for start in range(0, len(events), request):
+        chunk = events[start : start + request]
+        if request == 1:
+            pending += [await producer.send(topic, value, key=account.encode()) for account, value in chunk]
+        else:
+            for record in group_events(chunk, PARTITIONS):
+                pending.append(await producer.send(topic, record.value, key=record.key, partition=record.partition))
+        if sent is not None:
+            sent(len(chunk))
+        if len(pending) >= 20_000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
 
 
 async def bare_loop(bootstrap: str, topics: Topics, count: int) -> float:

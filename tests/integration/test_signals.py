@@ -142,9 +142,8 @@ async def test_killed_mid_stream_the_written_state_covers_every_committed_event(
     await produce(kafka_bootstrap, topics.usage_events, second_half)
     service_factory("signals", stack, RADAR_CONFIG=str(_fast_flush_config(stack)))
 
-    def used(account_id: str) -> float:
-        response = httpx.get(stack.url("signals", f"/v1/state/{account_id}"), timeout=5)
-        return response.json()["usage"].get("api_calls", {}).get("used", 0.0) if response.status_code == 200 else -1.0
+    def used(account_id: str) -> float | None:
+        return _used(stack, account_id)
 
     # every account's usage reaches exactly the total produced, and stays there (no double counting)
     try:
@@ -156,6 +155,7 @@ async def test_killed_mid_stream_the_written_state_covers_every_committed_event(
 
 
 def _used(stack, account_id: str) -> float | None:  # type: ignore[no-untyped-def]
+    """The account's usage of api_calls in the state endpoint; None while it has no state or none for the metric."""
     response = httpx.get(stack.url("signals", f"/v1/state/{account_id}"), timeout=5)
     return response.json()["usage"].get("api_calls", {}).get("used") if response.status_code == 200 else None
 
