@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Faust's default of 60 s makes some brokers (Tansu) hold a new group's first join ~30 s, and a dead
     # worker's partitions wait that long to move; 10 s is aiokafka's own default
     radar_signals_session_timeout_s: float = Field(default=10.0, gt=0)
+    # how long table recovery may receive no changelog record, while some remain, before the worker looks at why
+    radar_signals_recovery_stall_s: float = Field(default=30.0, gt=0)
     radar_consumer_group_prefix: str = "radar"
     # Kafka static membership (KIP-345): a stable id per worker (the StatefulSet pod name in deploy/k8s) lets a
     # restarted worker rejoin with its partitions and local table state without a group-wide rebalance

@@ -44,6 +44,7 @@ from rocksdict import WriteBatch
 from services.signals.adapters import FaustProducerSender, KafkaPartitions, Partitions, RecordSender
 from services.signals.handlers import AccountStates, Publish, Record, apply_batch, rules_from_config
 from services.signals.offsets import Admission, OffsetGuard
+from services.signals.recovery_watch import RecoveryWatch, RecoveryWatchService
 from shared.config import RadarConfig
 from shared.event_records import partition_of
 from shared.schemas import Signal
@@ -517,6 +518,9 @@ def create_app(
         if app.tables.recovery.completed.is_set() and not app.rebalancing:
             await worker.resume_stalled(STALL_CHECK_SECONDS)
 
+    recovery_watch = RecoveryWatch(settings.radar_signals_recovery_stall_s)
+    app.add_dependency(RecoveryWatchService(app, recovery_watch, min(STALL_CHECK_SECONDS, settings.radar_signals_recovery_stall_s / 2)))
+
     @app.on_partitions_revoked.connect
     async def forget_states(app: faust.App, revoked: set, **kwargs: Any) -> None:
         await worker.forget()
@@ -537,7 +541,8 @@ def create_app(
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+        body, status = recovery_watch.health()
+        return web.json(body, status=status)
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:

@@ -14,6 +14,7 @@ REQUIRED_ALERTS = {
     "RadarDeliveryFailures",
     "RadarNoEventsAccepted",
     "RadarEndToEndLatencyHigh",
+    "RadarSignalsRecoveryStalled",
 }
 
 

@@ -11,7 +11,11 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.signals.domain import AccountState, encode_state
+from shared.event_records import partition_of
 from tests.helpers import TopicReader, await_for, produce
 
 T = "2026-11-10T12:00:00Z"
@@ -173,3 +177,41 @@ def _update(account_id: str, limit: float) -> dict:
 
 def _usage_body(account_id: str, event_id: str, quantity: float) -> dict:
     return {"id": event_id, "type": "usage", "account_id": account_id, "timestamp": T, "metric": "api_calls", "quantity": quantity}
+
+
+async def test_a_changelog_ending_in_a_transaction_marker_does_not_hold_recovery_for_ever(
+    stack_factory, service_factory, kafka_bootstrap
+) -> None:
+    """Faust's recovery waits until it has read up to the changelog's last offset, and a transactional producer's
+    commit marker takes an offset no consumer is ever given (faust-streaming #47): without the recovery watch the
+    worker never becomes ready. The state written before the marker is recovered and used."""
+    stack = stack_factory(RADAR_SIGNALS_RECOVERY_STALL_S="2")
+    changelog = f"{stack.env['RADAR_SIGNALS_APP_ID']}-account-state-changelog"
+    partitions = stack.settings.radar_partitions
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(changelog, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        await admin.close()
+    transactional = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=f"{changelog}-writer")
+    await transactional.start()
+    try:
+        async with transactional.transaction():
+            state = encode_state(AccountState(account_id="acme", limits={"api_calls": 100}))
+            await transactional.send_and_wait(changelog, state, key=b'"acme"', partition=partition_of("acme", partitions))
+    finally:
+        await transactional.stop()
+    worker = service_factory("signals", stack, ready_timeout=60)
+    recovered = httpx.get(stack.url("signals", "/v1/state/acme"), timeout=5)
+    assert recovered.status_code == 200, recovered.text
+    assert recovered.json()["limits"] == {"api_calls": 100}
+    assert "nothing left to read, recovered" in worker.log()
+    metrics = httpx.get(stack.url("signals", "/metrics"), timeout=5).text
+    assert 'radar_signals_recovery_stalls_total{action="read_to_end"} 1.0' in metrics
+    async with TopicReader(kafka_bootstrap, stack.topics.expansion_signals) as reader:
+        # no account update was sent: the limit the 80 % crossing is measured against is the recovered one
+        await produce(kafka_bootstrap, stack.topics.usage_events, [usage("e1", 85)])
+        await reader.wait_count(1, 60, "the 80 % signal against the recovered limit")
+    assert summary(reader.records) == [("usage_threshold_crossed", 0.8)]
+    assert httpx.get(stack.url("signals", "/healthz"), timeout=5).status_code == 200
