@@ -45,6 +45,7 @@ class KafkaPartitions:
         self._group_id = group_id
         self._admin: AIOKafkaAdminClient | None = None
         self._reader: AIOKafkaConsumer | None = None
+        self._reading = asyncio.Lock()  # the agent and the recovery watch both read logs through the one reader
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._reader is None:
@@ -75,18 +76,20 @@ class KafkaPartitions:
         return int((await reader.beginning_offsets([tp]))[tp])
 
     async def has_records(self, partition: TP, start: int, end: int) -> bool:
-        """Whether the log holds any record in [start, end): if not, the hole is the log's own (compaction)."""
+        """Whether the log holds any record in [start, end): if not, the gap is the log's own (compaction removed
+        those records, or they were a transactional producer's markers, which no consumer is ever given)."""
         _admin, reader = await self._clients()
         tp = TopicPartition(partition.topic, partition.partition)
-        reader.assign([tp])
-        reader.seek(tp, start)
-        # the log holds at least the record at `end`, so a fetch from `start` returns something; a broker that
-        # does not answer raises, and the worker restarts from its committed positions rather than guess
-        async with asyncio.timeout(30):
+        # a broker that does not answer raises, and the caller restarts from its committed positions rather than guess
+        async with self._reading, asyncio.timeout(30):
+            reader.assign([tp])
+            reader.seek(tp, start)
             while True:
                 records = (await reader.getmany(tp, timeout_ms=1000, max_records=1)).get(tp, [])
                 if records:
                     return records[0].offset < end
+                if await reader.position(tp) >= end:  # past `end` without a record: only markers lay there
+                    return False
 
     async def go_back(self, partition: TP, offset: int) -> None:
         await self._app.consumer.seek(partition, offset)

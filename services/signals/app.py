@@ -495,6 +495,9 @@ def create_app(
     sender = sender or FaustProducerSender(app)
     publish = publish or kafka_publisher(sender, topics.expansion_signals)
     worker = SignalsWorker(states, publish, topics, config, settings.radar_partitions, positions, sender)
+    recovery_watch = RecoveryWatch(settings.radar_signals_recovery_stall_s)
+    watch_interval = min(STALL_CHECK_SECONDS, settings.radar_signals_recovery_stall_s / 2)
+    app.add_dependency(RecoveryWatchService(app, recovery_watch, positions, watch_interval))
     app.signals_worker = worker  # type: ignore[attr-defined]
 
     @app.on_before_shutdown.connect
@@ -517,9 +520,6 @@ def create_app(
     async def resume_stalled_partitions() -> None:
         if app.tables.recovery.completed.is_set() and not app.rebalancing:
             await worker.resume_stalled(STALL_CHECK_SECONDS)
-
-    recovery_watch = RecoveryWatch(settings.radar_signals_recovery_stall_s)
-    app.add_dependency(RecoveryWatchService(app, recovery_watch, min(STALL_CHECK_SECONDS, settings.radar_signals_recovery_stall_s / 2)))
 
     @app.on_partitions_revoked.connect
     async def forget_states(app: faust.App, revoked: set, **kwargs: Any) -> None:

@@ -206,9 +206,9 @@ async def test_a_changelog_ending_in_a_transaction_marker_does_not_hold_recovery
     recovered = httpx.get(stack.url("signals", "/v1/state/acme"), timeout=5)
     assert recovered.status_code == 200, recovered.text
     assert recovered.json()["limits"] == {"api_calls": 100}
-    assert "nothing left to read, recovered" in worker.log()
+    assert "the log holds no record there (transaction markers): recovered" in worker.log()
     metrics = httpx.get(stack.url("signals", "/metrics"), timeout=5).text
-    assert 'radar_signals_recovery_stalls_total{action="read_to_end"} 1.0' in metrics
+    assert 'radar_signals_recovery_stalls_total{action="no_records_left"} 1.0' in metrics
     async with TopicReader(kafka_bootstrap, stack.topics.expansion_signals) as reader:
         # no account update was sent: the limit the 80 % crossing is measured against is the recovered one
         await produce(kafka_bootstrap, stack.topics.usage_events, [usage("e1", 85)])

@@ -11,7 +11,7 @@ from typing import Any
 
 from faust.types import TP
 
-from services.signals.recovery_watch import TRIES_BEFORE_UNHEALTHY, RecoveryWatch, Stall, read_to_end, stalled_partitions
+from services.signals.recovery_watch import TRIES_BEFORE_UNHEALTHY, RecoveryWatch, Stall, stalled_partitions
 
 A, B, C = (TP("app-account-state-changelog", partition) for partition in range(3))
 
@@ -31,13 +31,6 @@ def test_a_partition_just_tried_gets_the_quiet_time_again_before_the_next_try() 
     assert stalled_partitions({A: 5}, {}, {A: 100.0}, started_at=90.0, now=110.0, quiet_seconds=10) == [Stall(A, 5, 20.0)]
 
 
-def test_read_to_end_only_when_the_consumer_is_past_the_last_offset_and_nothing_fetched_waits() -> None:
-    assert read_to_end(position=8, last_offset=7, queued=False)
-    assert not read_to_end(position=7, last_offset=7, queued=False)  # the record at 7 is still to come
-    assert not read_to_end(position=8, last_offset=7, queued=True)  # fetched, not yet applied
-    assert not read_to_end(position=None, last_offset=7, queued=False)
-
-
 @dataclass
 class FakeConsumer:
     positions: dict[TP, int | None]
@@ -54,6 +47,18 @@ class FakeConsumer:
         self.seeks.append((tp, offset))
 
 
+@dataclass
+class FakeLog:
+    """The changelog as a side reader sees it: the offsets that hold records (the rest are markers)."""
+
+    offsets: dict[TP, set[int]]
+    asked: list[tuple[TP, int, int]] = field(default_factory=list)
+
+    async def has_records(self, partition: TP, start: int, end: int) -> bool:
+        self.asked.append((partition, start, end))
+        return any(start <= offset < end for offset in self.offsets.get(partition, set()))
+
+
 def fake_app(consumer: FakeConsumer, offsets: dict[TP, int], highwaters: dict[TP, int], quiet_for: float) -> Any:
     recovery = SimpleNamespace(
         in_recovery=True,
@@ -67,19 +72,23 @@ def fake_app(consumer: FakeConsumer, offsets: dict[TP, int], highwaters: dict[TP
     return SimpleNamespace(tables=tables, consumer=consumer)
 
 
-async def test_a_partition_read_past_its_last_offset_is_marked_recovered() -> None:
-    consumer = FakeConsumer({A: 10})
+async def test_a_partition_whose_remaining_offsets_hold_no_record_is_marked_recovered() -> None:
+    """Offset 9 is a transaction's commit marker: Faust's recovery waits for it, the log holds no record there."""
+    consumer, log = FakeConsumer({A: 10}), FakeLog({A: set(range(9))})
     app = fake_app(consumer, offsets={A: 8}, highwaters={A: 9}, quiet_for=60)
-    done = await RecoveryWatch(quiet_seconds=30).check(app)
+    done = await RecoveryWatch(quiet_seconds=30).check(app, log)
+    assert log.asked == [(A, 9, 10)]
     assert app.tables.recovery.active_remaining() == Counter({A: 0})
     assert consumer.seeks == []
-    assert len(done) == 1 and "nothing left to read" in done[0]
+    assert len(done) == 1 and "holds no record there" in done[0]
 
 
-async def test_a_partition_behind_its_last_offset_is_resumed_and_fetched_again_from_the_next_offset() -> None:
-    consumer = FakeConsumer({A: 4, B: None})
+async def test_a_partition_whose_records_were_fetched_and_dropped_is_fetched_again_from_the_next_offset() -> None:
+    """Faust's consumer is already past the end (what it fetched was dropped): its position decides nothing."""
+    consumer, log = FakeConsumer({A: 10, B: None}), FakeLog({A: set(range(10)), B: {0, 1, 2}})
     app = fake_app(consumer, offsets={A: 3, B: -1}, highwaters={A: 9, B: 2}, quiet_for=60)
-    done = await RecoveryWatch(quiet_seconds=30).check(app)
+    done = await RecoveryWatch(quiet_seconds=30).check(app, log)
+    assert log.asked == [(A, 4, 10), (B, 0, 3)]
     assert consumer.resumed == [A, B]
     assert consumer.seeks == [(A, 4), (B, 0)]
     assert app.tables.recovery.active_remaining() == Counter({A: 6, B: 3})  # nothing marked
@@ -87,26 +96,27 @@ async def test_a_partition_behind_its_last_offset_is_resumed_and_fetched_again_f
 
 
 async def test_not_yet_quiet_long_enough_nothing_is_done() -> None:
-    consumer = FakeConsumer({A: 4})
+    consumer, log = FakeConsumer({A: 4}), FakeLog({A: set(range(10))})
     app = fake_app(consumer, offsets={A: 3}, highwaters={A: 9}, quiet_for=5)
-    assert await RecoveryWatch(quiet_seconds=30).check(app) == []
+    assert await RecoveryWatch(quiet_seconds=30).check(app, log) == []
+    assert log.asked == []
     assert consumer.seeks == []
 
 
 async def test_a_partition_still_stuck_after_the_tries_makes_the_worker_unhealthy_until_a_new_recovery() -> None:
-    consumer = FakeConsumer({A: 4})
+    consumer, log = FakeConsumer({A: 4}), FakeLog({A: set(range(10))})
     app = fake_app(consumer, offsets={A: 3}, highwaters={A: 9}, quiet_for=60)
     watch = RecoveryWatch(quiet_seconds=30)
     for tries in range(1, TRIES_BEFORE_UNHEALTHY + 1):
         watch.last_tried.clear()  # as if the quiet time had passed again since the last try
-        await watch.check(app)
+        await watch.check(app, log)
         assert watch.healthy is (tries < TRIES_BEFORE_UNHEALTHY)
     assert len(consumer.seeks) == TRIES_BEFORE_UNHEALTHY
     body, status = watch.health()
     assert status == 503 and body["status"] == "stuck"
     assert f"{A.topic}[0]" in body["detail"]
     app.tables.recovery._recovery_started_at = monotonic()  # a rebalance restarts recovery: a fresh start
-    assert await watch.check(app) == []
+    assert await watch.check(app, log) == []
     assert watch.health() == ({"status": "ok"}, 200)
     app.tables.recovery.in_recovery = False
-    assert await watch.check(app) == [] and watch.tries == {}
+    assert await watch.check(app, log) == [] and watch.tries == {}
