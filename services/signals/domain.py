@@ -102,6 +102,13 @@ def previous_week(label: str) -> str:
     return (date.fromisoformat(label) - timedelta(days=7)).isoformat()
 
 
+@lru_cache(maxsize=4096)
+def _calendar(day: date, anchor_day: int) -> tuple[str, str, str]:
+    """The day's billing period, its week and the week before, as labels: one cached lookup for the fast path."""
+    week = _week_of_day(day)
+    return _period_of_day(day, anchor_day).label, week, previous_week(week)
+
+
 @dataclass(slots=True)
 class MetricUsage:
     used: float = 0.0
@@ -204,9 +211,11 @@ class Rules:
     history_periods: int = 6
     history_weeks: int = 3
     lowest_trigger: float = field(init=False)  # below this share of a limit no threshold nor sustained-high can fire
+    recent_ids_bound: int = field(init=False)  # past this many remembered ids, the oldest go (_remember)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lowest_trigger", min((*self.thresholds, *self.seat_thresholds, self.sustained_utilization)))
+        object.__setattr__(self, "recent_ids_bound", self.recent_event_ids + self.recent_event_ids // 4)
 
 
 def _remember(state: AccountState, event_id: str, keep: int) -> bool:
@@ -220,8 +229,13 @@ def _remember(state: AccountState, event_id: str, keep: int) -> bool:
         return False
     recent[event_id] = None
     if len(recent) > keep + keep // 4:
-        state.recent_event_ids = RecentIds.fromkeys(islice(recent, len(recent) - keep, None))
+        _forget_oldest(state, keep)
     return True
+
+
+def _forget_oldest(state: AccountState, keep: int) -> None:
+    recent = state.recent_event_ids
+    state.recent_event_ids = RecentIds.fromkeys(islice(recent, len(recent) - keep, None))
 
 
 def _roll_period(state: AccountState, period: Period, rules: Rules) -> bool:
@@ -479,26 +493,28 @@ def _quiet_usage(state: AccountState, event: UsageEvent, rules: Rules) -> bool:
     """The common case in one step: a usage event of the current period, in a week already counted, that fires
     nothing. True when it applied the event exactly as the full rules would (tests/unit/test_signals_fast_path.py
     holds it to that); False, having changed nothing, when anything could fire or roll over: the full rules decide."""
-    if event.id in state.recent_event_ids:
+    event_id, recent = event.id, state.recent_event_ids
+    if event_id in recent:
         return True  # a duplicate, ignored
-    day = _utc_day(event.timestamp)
     anchor = state.billing_anchor
-    if _period_of_day(day, anchor.day if anchor else 1).label != state.period:
+    # a validated event is at offset zero (shared.schemas): its date is the UTC day, with no conversion to ask for
+    period, week, last_week = _calendar(event.timestamp.date(), anchor.day if anchor else 1)
+    if period != state.period:
         return False
     metric = event.metric
     usage, weeks = state.usage.get(metric), state.weekly.get(metric)
     if usage is None or not weeks:
         return False
-    week = _week_of_day(day)
     current = weeks.get(week)
     if current is None:
         return False  # a new week: the full rules prune the old ones
-    current += event.quantity
-    previous = weeks.get(previous_week(week), 0.0)
+    quantity = event.quantity
+    current += quantity
+    previous = weeks.get(last_week, 0.0)
     if previous >= rules.growth_min_previous_week and previous > 0 and current / previous - 1 > rules.growth_rate:
         if f"{metric}@{week}" not in state.growth_fired:
             return False
-    used = usage.used + event.quantity
+    used = usage.used + quantity
     limit = state.limits.get(metric)
     if limit and used / limit >= rules.lowest_trigger:
         utilization = used / limit
@@ -508,7 +524,9 @@ def _quiet_usage(state: AccountState, event: UsageEvent, rules: Rules) -> bool:
         if not usage.sustained_fired and utilization >= rules.sustained_utilization:
             if _sustained_before(state, metric, limit, rules) is not None:
                 return False
-    _remember(state, event.id, rules.recent_event_ids)
+    recent[event_id] = None  # what _remember does, its membership test done above
+    if len(recent) > rules.recent_ids_bound:
+        _forget_oldest(state, rules.recent_event_ids)
     weeks[week] = current
     usage.used = used
     return True
