@@ -11,8 +11,9 @@
     `--concurrency` keep-alive connections (a minimal HTTP/1.1 client, so the load generator costs little of the
     machine's CPU), every event new (each request claims its ids in the dedupe record, produces one record per
     partition, and marks the ids produced).
-Both use topics with the same partition count on the same broker. Then (c), in this process, the CPU cost of the
-request path's pure parts per batch (validate + serialize), to show where the time goes.
+Both use topics with the same partition count on the same broker. (b') is the CPU ingest itself used for (b), per
+event: what one core of its own would carry. Then (c), in this process, the CPU cost of the request path's pure
+parts per batch (validate + serialize), to show where the time goes.
 Without DATABASE_URL a throwaway SQLite file is used (PostgreSQL is what production and the design's figures use).
 """
 
@@ -171,6 +172,13 @@ def run_ingest(env: dict[str, str], port: int, workdir: Path) -> subprocess.Pope
     raise SystemExit("ingest did not become ready in 90 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (Linux /proc): what ingest itself costs, apart from the broker,
+    PostgreSQL and the load generator it shares this machine's cores with."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ----------------------------------------------------------------------------- (c) pure parts
 
 
@@ -232,7 +240,9 @@ def main() -> None:
         warm = [orjson.dumps({"events": batch}) for batch in batches(f"{tag}-warm", 20 * BATCH)]
         asyncio.run(post_all(port, key, warm, args.concurrency))
         bodies = [orjson.dumps({"events": batch}) for batch in batches(f"{tag}-http", args.events)]
+        cpu_before = cpu_seconds(process.pid)
         elapsed, latencies, statuses = asyncio.run(post_all(port, key, bodies, args.concurrency))
+        ingest_cpu = cpu_seconds(process.pid) - cpu_before
     finally:
         process.terminate()
         process.wait(30)
@@ -245,6 +255,12 @@ def main() -> None:
     )
     print(f"ratio ingest / (a):                  {ingest_rate / bare_rate:>10.2f}   (target >= 0.5, and >= 50,000 events/s)")
     print(f"ratio ingest / (a2):                 {ingest_rate / grouped_rate:>10.2f}")
+    print(
+        f"(b') ingest's own CPU:                {ingest_cpu / accepted * 1e6:>10.1f} µs an event   "
+        f"(= {accepted / ingest_cpu:,.0f} events/s "
+        f"per core of its own; it was busy {ingest_cpu / elapsed:.0%} of the run, the rest of the 2 cores went to the broker, "
+        "PostgreSQL and the load)"
+    )
     per_batch = pure_cost_per_batch(bodies[:500])
     print(
         f"(c) validate + serialize a batch:    {per_batch * 1e6:>10,.0f} µs   (= {BATCH / per_batch:,.0f} events/s on one core "

@@ -3,9 +3,9 @@
 Two causes, both seen on Kafka here. The changelog's last offsets may hold no record a consumer is ever given: the
 commit markers a transactional producer writes (Faust looks for that only in its exactly-once mode, faust-streaming
 #47). Or the records were fetched but never reached the recovery: after a rebalance, with Faust's consumer already
-past the changelog's end and not one record received (3 of 40 runs of the joining-worker test on uvloop; Faust's
-consumer drops what a fetch returned when the flow stops or the generation changes under it, the likely path).
-Either way the worker stays unready and its partitions make no progress.
+past the changelog's end and not one record received (7 of 110 runs of the joining-worker test, on asyncio's loop
+and on uvloop; Faust's consumer drops what a fetch returned when the flow stops or the generation changes under it,
+the likely path). Either way the worker stays unready and its partitions make no progress.
 
 For a partition with changelog records remaining and none received for `quiet_seconds`, the watch reads the log
 itself from the recovery's next offset: if no record lies there, the partition is marked recovered; otherwise the
