@@ -68,8 +68,7 @@ def fake_app(consumer: FakeConsumer, offsets: dict[TP, int], highwaters: dict[TP
         active_highwaters=Counter(highwaters),
     )
     recovery.active_remaining = lambda: Counter({tp: highwaters[tp] - recovery.active_offsets[tp] for tp in highwaters})
-    tables = SimpleNamespace(recovery=recovery, changelog_queue=SimpleNamespace(empty=lambda: True))
-    return SimpleNamespace(tables=tables, consumer=consumer)
+    return SimpleNamespace(tables=SimpleNamespace(recovery=recovery), consumer=consumer)
 
 
 async def test_a_partition_whose_remaining_offsets_hold_no_record_is_marked_recovered() -> None:
