@@ -211,31 +211,29 @@ class Rules:
     history_periods: int = 6
     history_weeks: int = 3
     lowest_trigger: float = field(init=False)  # below this share of a limit no threshold nor sustained-high can fire
-    recent_ids_bound: int = field(init=False)  # past this many remembered ids, the oldest go (_remember)
+    recent_ids_bound: int = field(init=False)  # past this many remembered ids, the oldest go (_add_recent_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lowest_trigger", min((*self.thresholds, *self.seat_thresholds, self.sustained_utilization)))
         object.__setattr__(self, "recent_ids_bound", self.recent_event_ids + self.recent_event_ids // 4)
 
 
-def _remember(state: AccountState, event_id: str, keep: int) -> bool:
-    """False when the id was seen: defence in depth behind ingest's own idempotency.
-
-    At least the last `keep` ids are remembered; the oldest go in bulk once a quarter more has accumulated. Taking
-    them one at a time from the front of a dict costs a scan past every slot deleted before (CPython does not
-    track where a dict's live entries begin): up to ~3 µs an event for a busy account, measured."""
-    recent = state.recent_event_ids
-    if event_id in recent:
+def _remember(state: AccountState, event_id: str, rules: Rules) -> bool:
+    """False when the id was seen: defence in depth behind ingest's own idempotency."""
+    if event_id in state.recent_event_ids:
         return False
-    recent[event_id] = None
-    if len(recent) > keep + keep // 4:
-        _forget_oldest(state, keep)
+    _add_recent_id(state, event_id, rules)
     return True
 
 
-def _forget_oldest(state: AccountState, keep: int) -> None:
+def _add_recent_id(state: AccountState, event_id: str, rules: Rules) -> None:
+    """At least the last `recent_event_ids` ids are remembered; the oldest go in bulk once a quarter more has
+    accumulated. Taking them one at a time from the front of a dict costs a scan past every slot deleted before
+    (CPython does not track where a dict's live entries begin): up to ~3 µs an event for a busy account, measured."""
     recent = state.recent_event_ids
-    state.recent_event_ids = RecentIds.fromkeys(islice(recent, len(recent) - keep, None))
+    recent[event_id] = None
+    if len(recent) > rules.recent_ids_bound:
+        state.recent_event_ids = RecentIds.fromkeys(islice(recent, len(recent) - rules.recent_event_ids, None))
 
 
 def _roll_period(state: AccountState, period: Period, rules: Rules) -> bool:
@@ -524,9 +522,7 @@ def _quiet_usage(state: AccountState, event: UsageEvent, rules: Rules) -> bool:
         if not usage.sustained_fired and utilization >= rules.sustained_utilization:
             if _sustained_before(state, metric, limit, rules) is not None:
                 return False
-    recent[event_id] = None  # what _remember does, its membership test done above
-    if len(recent) > rules.recent_ids_bound:
-        _forget_oldest(state, rules.recent_event_ids)
+    _add_recent_id(state, event_id, rules)  # _remember's membership test is done above
     weeks[week] = current
     usage.used = used
     return True
@@ -540,7 +536,7 @@ def apply_event(state: AccountState, event: Event, rules: Rules) -> list[Signal]
 
 def apply_event_in_full(state: AccountState, event: Event, rules: Rules) -> list[Signal]:
     """Every rule, for any event: what `_quiet_usage` must agree with."""
-    if not _remember(state, event.id, rules.recent_event_ids):
+    if not _remember(state, event.id, rules):
         return []
     period = billing_period(event.timestamp, state.billing_anchor)
     current = _roll_period(state, period, rules)
