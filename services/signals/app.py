@@ -496,8 +496,7 @@ def create_app(
     publish = publish or kafka_publisher(sender, topics.expansion_signals)
     worker = SignalsWorker(states, publish, topics, config, settings.radar_partitions, positions, sender)
     recovery_watch = RecoveryWatch(settings.radar_signals_recovery_stall_s)
-    watch_interval = min(STALL_CHECK_SECONDS, settings.radar_signals_recovery_stall_s / 2)
-    app.add_dependency(RecoveryWatchService(app, recovery_watch, positions, watch_interval))
+    app.add_dependency(RecoveryWatchService(app, recovery_watch, positions))
     app.signals_worker = worker  # type: ignore[attr-defined]
 
     @app.on_before_shutdown.connect

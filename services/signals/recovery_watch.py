@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # tries (each after `quiet_seconds` more without a record) before a partition counts as stuck for good
 TRIES_BEFORE_UNHEALTHY = 4
+# how often the watch looks (more often when the quiet time is shorter, as in tests)
+LOOK_EVERY_SECONDS = 5.0
 
 RECOVERY_STALLS = Counter(
     "radar_signals_recovery_stalls",
@@ -59,9 +61,9 @@ def stalled_partitions(
     for partition, left in sorted(remaining.items()):
         if left <= 0:
             continue
-        quiet_since = max(last_received.get(partition, started_at), last_tried.get(partition, started_at))
-        if now - quiet_since >= quiet_seconds:
-            stalls.append(Stall(partition, left, now - max(last_received.get(partition, started_at), started_at)))
+        received_at = max(last_received.get(partition, started_at), started_at)
+        if now - max(received_at, last_tried.get(partition, started_at)) >= quiet_seconds:
+            stalls.append(Stall(partition, left, now - received_at))
     return stalls
 
 
@@ -91,14 +93,10 @@ class RecoveryWatch:
         recovery = app.tables.recovery
         started_at = recovery._recovery_started_at
         if not recovery.in_recovery or started_at is None:
-            self.started_at = None
-            self.tries.clear()
-            self.last_tried.clear()
+            self._begin(None)
             return []
         if started_at != self.started_at:  # a new recovery (a rebalance): what was tried before is moot
-            self.started_at = started_at
-            self.tries.clear()
-            self.last_tried.clear()
+            self._begin(started_at)
         now = monotonic()
         stalls = stalled_partitions(
             recovery.active_remaining(), recovery._active_events_received_at, self.last_tried, started_at, now, self.quiet_seconds
@@ -109,6 +107,11 @@ class RecoveryWatch:
             self.tries[stall.partition] = self.tries.get(stall.partition, 0) + 1
             self.last_tried[stall.partition] = now
         return done
+
+    def _begin(self, started_at: float | None) -> None:
+        self.started_at = started_at
+        self.tries.clear()
+        self.last_tried.clear()
 
     async def _unstick(self, app: Any, log_reader: Partitions, stall: Stall) -> str:
         recovery, consumer, partition = app.tables.recovery, app.consumer, stall.partition
@@ -129,12 +132,12 @@ class RecoveryWatch:
 class RecoveryWatchService(Service):
     """Runs the watch beside the app from its start: Faust's own timers start only once the first recovery is done."""
 
-    def __init__(self, app: Any, watch: RecoveryWatch, log_reader: Partitions, interval: float) -> None:
+    def __init__(self, app: Any, watch: RecoveryWatch, log_reader: Partitions) -> None:
         super().__init__()
         self.app = app
         self.watch = watch
         self.log_reader = log_reader
-        self.interval = interval
+        self.interval = min(LOOK_EVERY_SECONDS, watch.quiet_seconds / 2)
 
     @Service.task
     async def _look(self) -> None:
