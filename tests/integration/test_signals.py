@@ -12,10 +12,11 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.signals.domain import AccountState, encode_state
 from shared.event_records import partition_of
+from shared.kafka import ensure_topics
+from shared.topics import TopicSpec
 from tests.helpers import TopicReader, await_for, produce
 
 T = "2026-11-10T12:00:00Z"
@@ -188,12 +189,7 @@ async def test_a_changelog_ending_in_a_transaction_marker_does_not_hold_recovery
     stack = stack_factory(RADAR_SIGNALS_RECOVERY_STALL_S="2")
     changelog = f"{stack.env['RADAR_SIGNALS_APP_ID']}-account-state-changelog"
     partitions = stack.settings.radar_partitions
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(changelog, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
-    finally:
-        await admin.close()
+    await ensure_topics(stack.settings, [TopicSpec(changelog, partitions, 1, {"cleanup.policy": "compact"})])
     transactional = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=f"{changelog}-writer")
     await transactional.start()
     try:
