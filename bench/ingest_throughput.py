@@ -10,7 +10,7 @@
 (b) ingest as `radar serve ingest` runs it (uvicorn, one process): `POST /v1/events` with batches of 100 from
     `--concurrency` keep-alive connections (a minimal HTTP/1.1 client, so the load generator costs little of the
     machine's CPU), every event new (each request claims its ids in the dedupe record, produces one record per
-    partition, and marks the ids produced).
+    partition, and marks its claim produced).
 Both use topics with the same partition count on the same broker. (b') is the CPU ingest itself used for (b), per
 event (what one core of its own would carry), and what the broker, PostgreSQL and the load used beside it. Then (c),
 in this process, the CPU cost of the request path's pure parts per batch (validate + serialize), to show where the

@@ -7,7 +7,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -50,13 +65,24 @@ class IngestDeclaration(Base):
 
 class IngestedEvent(Base):
     """The idempotency record every ingest process shares: an id is claimed (`produced` false, `received_at` the
-    claim's time) before it is produced, and marked produced once Kafka acknowledged it (migration 0008)."""
+    claim's time) before it is produced, and marked produced once Kafka acknowledged it (migration 0008). On
+    PostgreSQL a claim's ids carry its `claim_id` and the mark is one IngestProducedClaim row for all of them
+    (migration 0009); SQLite marks each row."""
 
     __tablename__ = "ingested_events"
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     produced: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    claim_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class IngestProducedClaim(Base):
+    """A claim whose ids Kafka acknowledged: every `ingested_events` row still holding `claim_id` is produced."""
+
+    __tablename__ = "ingest_produced_claims"
+    claim_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Account(Base):

@@ -30,6 +30,7 @@ TABLES = {
     "opportunity_stage_changes",
     "revenue_changes",
     "outcome_alerts",
+    "ingest_produced_claims",  # ingest (0009)
     "alembic_version",
 }
 

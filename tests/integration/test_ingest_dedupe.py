@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, insert, select
 
 from services.ingest.adapters import BrokerUnavailable, DedupeStore, KeyRevoked
 from shared.auth import KeyStore
-from shared.db import create_engine, sessionmaker
+from shared.db import IngestedEvent, IngestProducedClaim, create_engine, sessionmaker
 from shared.schemas import utcnow
 
 WINDOW, LEASE = timedelta(days=7), timedelta(seconds=30)
@@ -82,6 +83,41 @@ async def test_an_id_produced_before_the_window_is_new_again(backend) -> None:  
     await store.mark_produced(await store.claim(ITEMS, now=now))
     assert (await store.claim(ITEMS, now=now + WINDOW - timedelta(seconds=1))).duplicates == {"e1", "e2", "e3"}
     assert (await store.claim(ITEMS, now=now + WINDOW + timedelta(seconds=1))).claimed == ["e1", "e2", "e3"]
+
+
+async def test_past_the_window_prune_drops_ids_and_claim_marks(backend) -> None:  # type: ignore[no-untyped-def]
+    store, _keys = backend
+    now = utcnow()
+    await store.mark_produced(await store.claim(ITEMS, now=now))
+    await store.mark_produced(await store.claim([("e4", "acme")], now=now + timedelta(days=1)))
+    assert await store.prune(now=now + WINDOW + timedelta(seconds=1)) == 3
+    assert await rows(store) == (1, 1 if store._postgres else 0), "the later claim and its mark stay"
+    assert (await store.claim([("e4", "acme")], now=now + WINDOW + timedelta(seconds=2))).duplicates == {"e4"}
+
+
+async def test_ids_recorded_before_claim_marks_keep_their_own_flag(backend) -> None:  # type: ignore[no-untyped-def]
+    """Rows written before migration 0009 have no claim id: their `produced` column is what counts."""
+    store, _keys = backend
+    now = utcnow()
+    async with store._engine.begin() as connection:
+        await connection.execute(
+            insert(IngestedEvent),
+            [
+                {"event_id": "e1", "account_id": "acme", "received_at": now, "produced": True},
+                {"event_id": "e2", "account_id": "acme", "received_at": now, "produced": False},
+            ],
+        )
+    claim = await store.claim(ITEMS, now=now + timedelta(seconds=1))
+    assert (claim.claimed, claim.duplicates, claim.busy) == (["e3"], {"e1"}, {"e2"})
+    assert (await store.claim(ITEMS[1:2], now=now + LEASE + timedelta(seconds=1))).claimed == ["e2"]
+
+
+async def rows(store: DedupeStore) -> tuple[int, int]:
+    """(ids recorded, claim marks recorded)."""
+    async with store._engine.connect() as connection:
+        ids = await connection.scalar(select(func.count()).select_from(IngestedEvent))
+        marks = await connection.scalar(select(func.count()).select_from(IngestProducedClaim))
+    return ids or 0, marks or 0
 
 
 async def test_a_revoked_key_claims_nothing(backend) -> None:  # type: ignore[no-untyped-def]

@@ -146,7 +146,8 @@ async def test_an_id_claimed_but_never_produced_answers_503_until_its_lease_runs
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
-            "INSERT INTO ingested_events (event_id, account_id, received_at, produced) VALUES ('orphan', 'acme', now(), false)"
+            "INSERT INTO ingested_events (event_id, account_id, received_at, produced, claim_id) "
+            "VALUES ('orphan', 'acme', now(), false, nextval('ingest_claim_ids'))"
         )
         async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
             held = await client.post("/v1/events", json={"events": [usage("orphan"), usage("fresh")]})
@@ -157,7 +158,10 @@ async def test_an_id_claimed_but_never_produced_answers_503_until_its_lease_runs
             await connection.execute("UPDATE ingested_events SET received_at = now() - interval '31 seconds' WHERE event_id = 'orphan'")
             retried = await client.post("/v1/events", json={"events": [usage("orphan"), usage("fresh")]})
             assert (retried.status_code, retried.json()) == (202, {"accepted": 2, "duplicates": 0})
-            assert await connection.fetchval("SELECT count(*) FROM ingested_events WHERE produced") == 2
+            produced = await connection.fetchval(
+                "SELECT count(*) FROM ingested_events AS e JOIN ingest_produced_claims AS p ON p.claim_id = e.claim_id"
+            )
+            assert produced == 2, "both ids are held by the retry's claim, and that claim is marked produced"
             again = await client.post("/v1/events", json={"events": [usage("orphan")]})
             assert again.json() == {"accepted": 0, "duplicates": 1}
     finally:
