@@ -124,8 +124,9 @@ class DedupeStore:
 
     # The claim takes a claim id from a sequence and writes it on every row it claims; the mark is then one
     # ingest_produced_claims row per request instead of an update of each id (half of PostgreSQL's work per event).
-    # A row is produced when its own flag says so (rows from before migration 0009) or its claim is marked.
-    _CLAIM_PG = """
+    # A row is produced when its own flag says so (rows from before migration 0009) or its claim is marked:
+    _ROW_PRODUCED = "(e.produced OR EXISTS (SELECT 1 FROM ingest_produced_claims AS p WHERE p.claim_id = e.claim_id))"
+    _CLAIM_PG = f"""
         WITH key AS (SELECT 1 WHERE $3::integer IS NULL UNION ALL SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL),
         batch AS (SELECT nextval('ingest_claim_ids') AS claim_id WHERE EXISTS (SELECT 1 FROM key)),
         claimed AS (
@@ -134,28 +135,20 @@ class DedupeStore:
             FROM unnest($1::varchar[], $2::varchar[]) AS t(event_id, account_id), batch
             ON CONFLICT (event_id) DO UPDATE
             SET account_id = EXCLUDED.account_id, received_at = EXCLUDED.received_at, produced = false, claim_id = EXCLUDED.claim_id
-            WHERE e.received_at < $5 OR (
-                e.received_at < $6 AND NOT e.produced
-                AND NOT EXISTS (SELECT 1 FROM ingest_produced_claims AS p WHERE p.claim_id = e.claim_id)
-            )
+            WHERE e.received_at < $5 OR (e.received_at < $6 AND NOT {_ROW_PRODUCED})
             RETURNING e.event_id
         )
         SELECT EXISTS (SELECT 1 FROM key) AS key_ok, (SELECT claim_id FROM batch) AS claim_id,
             ARRAY(SELECT event_id FROM claimed) AS claimed
     """
-    _PRODUCED_PG = """
-        SELECT e.event_id FROM ingested_events AS e
-        WHERE e.event_id = ANY($1::varchar[]) AND e.received_at >= $2
-        AND (e.produced OR EXISTS (SELECT 1 FROM ingest_produced_claims AS p WHERE p.claim_id = e.claim_id))
-    """
+    _PRODUCED_PG = (
+        f"SELECT e.event_id FROM ingested_events AS e WHERE e.event_id = ANY($1::varchar[]) AND e.received_at >= $2 AND {_ROW_PRODUCED}"
+    )
     _MARK_PG = (
         "INSERT INTO ingest_produced_claims (claim_id, received_at) SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) "
         "ON CONFLICT (claim_id) DO NOTHING"
     )
-    _RELEASE_PG = (
-        "DELETE FROM ingested_events AS e WHERE e.event_id = ANY($1::varchar[]) AND e.claim_id = $2 "
-        "AND NOT EXISTS (SELECT 1 FROM ingest_produced_claims AS p WHERE p.claim_id = e.claim_id)"
-    )
+    _RELEASE_PG = f"DELETE FROM ingested_events AS e WHERE e.event_id = ANY($1::varchar[]) AND e.claim_id = $2 AND NOT {_ROW_PRODUCED}"
 
     def __init__(self, engine: AsyncEngine, window: timedelta, lease: timedelta, timeout_s: float = 10.0) -> None:
         self._engine = engine

@@ -147,16 +147,13 @@ async def test_killed_mid_stream_the_written_state_covers_every_committed_event(
     await produce(kafka_bootstrap, topics.usage_events, second_half)
     service_factory("signals", stack, RADAR_CONFIG=str(_fast_flush_config(stack)))
 
-    def used(account_id: str) -> float | None:
-        return _used(stack, account_id)
-
     # every account's usage reaches exactly the total produced, and stays there (no double counting)
     try:
-        await await_for(lambda: asyncio.to_thread(lambda: all(used(a) == per_account for a in accounts)), 180, "exact totals")
+        await await_for(lambda: asyncio.to_thread(lambda: all(_used(stack, a) == per_account for a in accounts)), 180, "exact totals")
     except AssertionError as exc:
-        recovered = {a: used(a) for a in accounts}
+        recovered = {a: _used(stack, a) for a in accounts}
         raise AssertionError(f"{exc}: recovered usage {recovered}, expected {per_account} each") from None
-    assert {a: used(a) for a in accounts} == dict.fromkeys(accounts, float(per_account))
+    assert {a: _used(stack, a) for a in accounts} == dict.fromkeys(accounts, float(per_account))
 
 
 def _used(stack, account_id: str) -> float | None:  # type: ignore[no-untyped-def]
