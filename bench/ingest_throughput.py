@@ -103,6 +103,23 @@ async def bare_producer(bootstrap: str, topic: str, work: list[list[dict]], conc
 # ----------------------------------------------------------------------------- (b) ingest over HTTP
 
 
+async def post_events(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str, body: bytes) -> int:
+    """One `POST /v1/events` on a keep-alive connection; its status code (the body is read and dropped)."""
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
 async def post_all(port: int, key: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
     """Keep-alive HTTP/1.1 by hand: the server, not the client, should be what is measured."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -116,21 +133,9 @@ async def post_all(port: int, key: str, bodies: list[bytes], concurrency: int) -
         try:
             while not queue.empty():
                 body = queue.get_nowait()
-                head = (
-                    f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-                ).encode()
                 sent = time.perf_counter()
-                writer.write(head + body)
-                status_line = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                status = await post_events(reader, writer, key, body)
                 latencies.append(time.perf_counter() - sent)
-                status = int(status_line.split()[1])
                 statuses[status] = statuses.get(status, 0) + 1
         finally:
             writer.close()
@@ -149,10 +154,11 @@ async def prepare(settings: Settings) -> str:
         await engine.dispose()
 
 
-def run_ingest(env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    log = (workdir / "ingest.log").open("wb")
+def run_service(env: dict[str, str], port: int, workdir: Path, name: str = "ingest") -> subprocess.Popen[bytes]:
+    """`radar serve NAME` as its own process (log in `workdir`), once its /readyz on `port` answers 200."""
+    log = (workdir / f"{name}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "ingest"],
+        [sys.executable, "-m", "services.cli", "serve", name],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -162,7 +168,7 @@ def run_ingest(env: dict[str, str], port: int, workdir: Path) -> subprocess.Pope
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"ingest exited with {process.returncode}: {(workdir / 'ingest.log').read_text()[-3000:]}")
+            raise SystemExit(f"{name} exited with {process.returncode}: {(workdir / f'{name}.log').read_text()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return process
@@ -170,7 +176,7 @@ def run_ingest(env: dict[str, str], port: int, workdir: Path) -> subprocess.Pope
             pass
         time.sleep(0.25)
     process.terminate()
-    raise SystemExit("ingest did not become ready in 90 s")
+    raise SystemExit(f"{name} did not become ready in 90 s")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -253,7 +259,7 @@ def main() -> None:
     )
     print(f"(a2) bare producer, grouped records: {grouped_rate:>10,.0f} events/s  (one record per partition per batch, as ingest)")
 
-    process = run_ingest(env, port, workdir)
+    process = run_service(env, port, workdir)
     try:
         warm = [orjson.dumps({"events": batch}) for batch in batches(f"{tag}-warm", 20 * BATCH)]
         asyncio.run(post_all(port, key, warm, args.concurrency))
