@@ -14,6 +14,12 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 
+step "chromium (the web console's e2e tests drive Debian's package; never a downloaded browser)"
+if [[ ! -x /usr/bin/chromium ]]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
 work=$(mktemp -d /tmp/radar-test.XXXXXX)
 chmod 755 "$work"  # the PostgreSQL cluster runs as the 'postgres' user when we are root
 cleanup() {
