@@ -9,7 +9,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 # ids become primary keys in PostgreSQL, whose text cannot hold NUL: refused at the edge, not a 500 in the query
-Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+NO_NUL = r"^[^\x00]+$"
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 

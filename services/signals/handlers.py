@@ -15,12 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, empty_state, encode_state, load_state
 from shared.config import RadarConfig
 from shared.event_records import partition_of
-from shared.schemas import EVENT_ADAPTER, AccountUpdate, Event, Signal
+from shared.schemas import EVENT_ADAPTER, AccountUpdate, Signal
+from shared.wire import WireEvent, decode_event, decode_events, from_model
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Record:
     offset: int = -1
 
 
-def _misplaced(record: Record, items: list[AccountUpdate | Event], grouped: bool) -> set[str]:
+def _misplaced(record: Record, items: list[AccountUpdate | WireEvent], grouped: bool) -> set[str]:
     """The accounts that do not belong to the record: a single-event record is keyed by its account; a grouped
     one may carry any account of its partition (decided once per account, as a record repeats them)."""
     if grouped:
@@ -66,27 +67,25 @@ def _misplaced(record: Record, items: list[AccountUpdate | Event], grouped: bool
     return {item.account_id for item in items if record.key is not None and record.key != item.account_id.encode()}
 
 
-EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
-
-
-def decode(record: Record) -> tuple[list[AccountUpdate | Event], list[str]]:
-    """The record's contents and what could not be read, each problem naming the record (and index).
+def decode(record: Record) -> tuple[list[AccountUpdate | WireEvent], list[str]]:
+    """The record's contents and what could not be read, each problem naming the record (and index). Events are
+    msgspec Structs (shared.wire), account updates Pydantic models: only events are many.
 
     An event record holds one event (a JSON object) or several (a JSON array of events whose accounts hash to
     the record's partition, as ingest writes them: shared.event_records), which cuts the per-record cost.
     """
     if record.value is None:
         return [], [f"{record.where}: empty record (tombstone) ignored"]
-    items: list[AccountUpdate | Event] = []
+    items: list[AccountUpdate | WireEvent] = []
     problems: list[str] = []
     grouped = not record.is_account_update and record.value.lstrip()[:1] == b"["
     try:
         if record.is_account_update:
             items.append(AccountUpdate.model_validate_json(record.value))
         elif grouped:
-            items.extend(EVENT_LIST_ADAPTER.validate_json(record.value))
+            items.extend(decode_events(record.value))
         else:
-            items.append(EVENT_ADAPTER.validate_json(record.value))
+            items.append(decode_event(record.value))
     except ValidationError as exc:
         kind = "account update" if record.is_account_update else "event"
         problems.append(f"{record.where}: unreadable {kind}: {str(exc)[:300]}")
@@ -101,7 +100,7 @@ def decode(record: Record) -> tuple[list[AccountUpdate | Event], list[str]]:
     return [item for item in items if item.account_id not in misplaced], problems
 
 
-def _readable_items(record: Record) -> list[AccountUpdate | Event]:
+def _readable_items(record: Record) -> list[AccountUpdate | WireEvent]:
     """From an array with bad events, the good ones still count (the error names the bad ones)."""
     try:
         raw = orjson.loads(record.value or b"")
@@ -109,10 +108,10 @@ def _readable_items(record: Record) -> list[AccountUpdate | Event]:
         return []
     if not isinstance(raw, list):
         return []
-    good: list[AccountUpdate | Event] = []
+    good: list[AccountUpdate | WireEvent] = []
     for item in raw:
         try:
-            good.append(EVENT_ADAPTER.validate_python(item))
+            good.append(from_model(EVENT_ADAPTER.validate_python(item)))
         except ValidationError:
             continue
     return good

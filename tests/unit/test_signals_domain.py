@@ -15,17 +15,16 @@ from services.signals.domain import (
     load_state,
     matching_account_domain,
 )
-from shared.schemas import (
-    AccountUpdate,
+from shared.schemas import AccountUpdate, SignalType
+from shared.wire import (
     FeatureUsedEvent,
     GaugeEvent,
     IntegrationConnectedEvent,
-    SignalType,
     UsageEvent,
     UserAddedEvent,
-    UserRef,
     UserRemovedEvent,
 )
+from shared.wire import WireUserRef as UserRef
 
 RULES = Rules(thresholds=(0.8, 0.9, 0.95), recent_event_ids=100)
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -52,13 +51,11 @@ _ids = iter(range(10**9))
 
 
 def usage(quantity: float, at: datetime = T0, metric: str = "api_calls", event_id: str | None = None) -> UsageEvent:
-    return UsageEvent(id=event_id or f"e{next(_ids)}", type="usage", account_id="acme", timestamp=at, metric=metric, quantity=quantity)
+    return UsageEvent(id=event_id or f"e{next(_ids)}", account_id="acme", timestamp=at, metric=metric, quantity=quantity)
 
 
 def user(email: str, event_id: str | None = None) -> UserAddedEvent:
-    return UserAddedEvent(
-        id=event_id or f"u{next(_ids)}", type="user_added", account_id="acme", timestamp=T0, user=UserRef(id=email, email=email)
-    )
+    return UserAddedEvent(id=event_id or f"u{next(_ids)}", account_id="acme", timestamp=T0, user=UserRef(id=email, email=email))
 
 
 def thresholds(signals) -> list[float]:  # type: ignore[no-untyped-def]
@@ -148,9 +145,9 @@ def test_usage_before_limits_are_known_signals_when_they_arrive() -> None:
 
 def test_gauges_compare_the_level_not_a_sum() -> None:
     state = account(limits={"storage_gb": 10})
-    gauge = GaugeEvent(id="g1", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=8.5)
+    gauge = GaugeEvent(id="g1", account_id="acme", timestamp=T0, metric="storage_gb", value=8.5)
     assert thresholds(apply_event(state, gauge, RULES)) == [0.8]
-    gauge2 = GaugeEvent(id="g2", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=8.6)
+    gauge2 = GaugeEvent(id="g2", account_id="acme", timestamp=T0, metric="storage_gb", value=8.6)
     assert apply_event(state, gauge2, RULES) == []
     assert state.usage["storage_gb"].used == 8.6
 
@@ -211,12 +208,12 @@ SEATS = Rules(thresholds=(0.8, 0.9, 0.95), recent_event_ids=100, seat_thresholds
 
 def member(user_id: str, email: str | None = None, team: str | None = None, at: datetime = T0) -> UserAddedEvent:
     ref = UserRef(id=user_id, email=email or f"{user_id}@gmail.com", team=team)
-    return UserAddedEvent(id=f"add-{user_id}-{next(_ids)}", type="user_added", account_id="acme", timestamp=at, user=ref)
+    return UserAddedEvent(id=f"add-{user_id}-{next(_ids)}", account_id="acme", timestamp=at, user=ref)
 
 
 def removed(user_id: str, at: datetime = T0) -> UserRemovedEvent:
     ref = UserRef(id=user_id, email=f"{user_id}@gmail.com")
-    return UserRemovedEvent(id=f"rm-{user_id}-{next(_ids)}", type="user_removed", account_id="acme", timestamp=at, user=ref)
+    return UserRemovedEvent(id=f"rm-{user_id}-{next(_ids)}", account_id="acme", timestamp=at, user=ref)
 
 
 def kinds(signals) -> list[str]:  # type: ignore[no-untyped-def]
@@ -294,8 +291,8 @@ def test_out_of_order_events_within_the_period_all_count() -> None:
 
 def test_an_older_gauge_level_arriving_late_does_not_replace_a_newer_one() -> None:
     state = account(limits={"storage_gb": 10})
-    newer = GaugeEvent(id="g1", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=5)
-    older = GaugeEvent(id="g2", type="gauge", account_id="acme", timestamp=T0 - timedelta(hours=1), metric="storage_gb", value=9)
+    newer = GaugeEvent(id="g1", account_id="acme", timestamp=T0, metric="storage_gb", value=5)
+    older = GaugeEvent(id="g2", account_id="acme", timestamp=T0 - timedelta(hours=1), metric="storage_gb", value=9)
     apply_event(state, newer, RULES)
     assert apply_event(state, older, RULES) == []
     assert state.usage["storage_gb"].used == 5
@@ -323,7 +320,7 @@ def test_new_team_adoption_fires_for_each_team_after_the_first() -> None:
 
 
 def feature(name: str, at: datetime, gated: bool = True) -> FeatureUsedEvent:
-    return FeatureUsedEvent(id=f"f{next(_ids)}", type="feature_used", account_id="acme", timestamp=at, feature=name, gated=gated)
+    return FeatureUsedEvent(id=f"f{next(_ids)}", account_id="acme", timestamp=at, feature=name, gated=gated)
 
 
 def test_premium_feature_interest_after_n_tries_in_m_days() -> None:
@@ -379,9 +376,7 @@ def test_a_late_event_updates_a_past_week_without_a_growth_signal() -> None:
 def test_integrations_are_remembered_once() -> None:
     state = account()
     for event_id in ("i1", "i2"):
-        connected = IntegrationConnectedEvent(
-            id=event_id, type="integration_connected", account_id="acme", timestamp=T0, integration="slack"
-        )
+        connected = IntegrationConnectedEvent(id=event_id, account_id="acme", timestamp=T0, integration="slack")
         apply_event(state, connected, RULES)
     assert state.integrations == ["slack"]
 
@@ -392,7 +387,7 @@ def test_state_comes_back_from_the_table_as_it_was_written() -> None:
     apply_event(state, usage(85, at=T0 - timedelta(days=30)), RULES)
     apply_event(state, usage(90), RULES)
     apply_event(state, user("ann@acme.com"), RULES)
-    apply_event(state, GaugeEvent(id="g1", type="gauge", account_id="acme", timestamp=T0, metric="storage_gb", value=8.5), RULES)
+    apply_event(state, GaugeEvent(id="g1", account_id="acme", timestamp=T0, metric="storage_gb", value=8.5), RULES)
     apply_event(state, feature("sso", T0), RULES)
     state.source_offsets["usage-events[0]"] = 41
     written = encode_state(state)

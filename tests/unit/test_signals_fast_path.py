@@ -11,7 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.signals.domain import AccountState, Rules, _quiet_usage, apply_account_update, apply_event, apply_event_in_full, dump_state
-from shared.schemas import AccountUpdate, Event, GaugeEvent, SignalType, UsageEvent, UserAddedEvent, UserRef, UserRemovedEvent
+from shared.schemas import AccountUpdate, SignalType
+from shared.wire import GaugeEvent, UsageEvent, UserAddedEvent, UserRemovedEvent
+from shared.wire import WireEvent as Event
+from shared.wire import WireUserRef as UserRef
 
 # low thresholds, a seat threshold the usage ones lack, a small growth floor and a short id memory: short
 # sequences reach every edge
@@ -29,7 +32,7 @@ Step = Event | AccountUpdate
 
 
 def usage(event_id: str, at: datetime, quantity: float, metric: str = "api_calls") -> UsageEvent:
-    return UsageEvent(id=event_id, type="usage", account_id="acme", timestamp=at, metric=metric, quantity=quantity)
+    return UsageEvent(id=event_id, account_id="acme", timestamp=at, metric=metric, quantity=quantity)
 
 
 def limits(at: datetime, anchor: date | None = None, **values: float) -> AccountUpdate:
@@ -61,14 +64,14 @@ def steps(draw: st.DrawFn) -> list[Step]:
             sequence.append(usage(event_id, when, quantity, metric))
         elif kind == "gauge":
             value = float(draw(st.integers(0, 60)))
-            sequence.append(GaugeEvent(id=event_id, type="gauge", account_id="acme", timestamp=when, metric=metric, value=value))
+            sequence.append(GaugeEvent(id=event_id, account_id="acme", timestamp=when, metric=metric, value=value))
         elif kind == "user":
             name, added = draw(st.sampled_from(["ann", "bob", "cy", "dee"])), draw(st.booleans())
             user = UserRef(id=name, email=f"{name}@acme.com")
             if added:
-                sequence.append(UserAddedEvent(id=event_id, type="user_added", account_id="acme", timestamp=when, user=user))
+                sequence.append(UserAddedEvent(id=event_id, account_id="acme", timestamp=when, user=user))
             else:
-                sequence.append(UserRemovedEvent(id=event_id, type="user_removed", account_id="acme", timestamp=when, user=user))
+                sequence.append(UserRemovedEvent(id=event_id, account_id="acme", timestamp=when, user=user))
         else:
             values = draw(st.dictionaries(st.sampled_from(METRICS), st.sampled_from([4.0, 10.0, 20.0, 40.0, 7.5]), max_size=3))
             anchor = draw(st.sampled_from([None, date(2026, 1, 1), date(2026, 1, 15), date(2026, 1, 31)]))
