@@ -34,6 +34,7 @@ pytest_plugins = [
     "tests.fixtures.signals",
     "tests.fixtures.ops",
     "tests.fixtures.notifier",
+    "tests.fixtures.console",
 ]
 
 
