@@ -224,6 +224,7 @@ class Stage:
     planted: dict[str, float] = field(default_factory=dict)  # account -> when ingest accepted its crossing
     measured: set[str] = field(default_factory=set)  # accounts planted after the warm-up
     refused: list[str] = field(default_factory=list)  # crossings in a request ingest did not accept
+    duplicates: int = 0  # events ingest answered were duplicates: none are expected, every id is new
     cpu: dict[str, float] = field(default_factory=dict)  # each service's CPU seconds during the measured part
 
     @property
@@ -235,9 +236,17 @@ class Stage:
         return math.ceil((self.warmup + self.seconds) / (TICK_SECONDS * PLANT_EVERY_TICKS))
 
 
-def quiet_event(tag: str, sequence: int, quiet_accounts: int, timestamp: str) -> dict:
+def quiet_event(tag: str, stage: int, sequence: int, quiet_accounts: int, timestamp: str) -> dict:
+    """Ids unique over the whole run: a repeat would be ingest's duplicate, never produced, and load nothing."""
     account = f"q{tag}-{sequence % quiet_accounts}"
-    return {"id": f"{tag}-{sequence}", "type": "usage", "account_id": account, "timestamp": timestamp, "metric": "api_calls", "quantity": 1}
+    return {
+        "id": f"{tag}-{stage}-{sequence}",
+        "type": "usage",
+        "account_id": account,
+        "timestamp": timestamp,
+        "metric": "api_calls",
+        "quantity": 1,
+    }
 
 
 async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: int, pids: dict[str, int], progress: Progress) -> None:
@@ -254,12 +263,12 @@ async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: 
     in_flight: set[asyncio.Task[None]] = set()
     bar = progress.add_task(f"{stage.label} {stage.rate:,.0f}/s", total=stage.warmup + stage.seconds)
 
-    async def send(body: bytes, count: int, crossing: str | None, measured: bool) -> None:
+    async def send(body: bytes, crossing: str | None, measured: bool) -> None:
         nonlocal measured_events
         connection = await pool.get()
         try:
             sent = time.monotonic()
-            status = await post_events(*connection, key, body)
+            status, answer = await post_events(*connection, key, body)
             answered = time.monotonic()
         finally:
             pool.put_nowait(connection)
@@ -267,8 +276,10 @@ async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: 
         if measured:
             stage.request_seconds.append(answered - sent)
         if 200 <= status < 300:
+            counts = orjson.loads(answer)
+            stage.duplicates += counts["duplicates"]
             if measured:
-                measured_events += count
+                measured_events += counts["accepted"]
             if crossing is not None:
                 stage.planted[crossing] = answered
                 if measured:
@@ -286,7 +297,7 @@ async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: 
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         count = int(stage.rate * (tick + 1) * TICK_SECONDS) - sent_events
         timestamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        events = [quiet_event(tag, sequence + n, quiet_accounts, timestamp) for n in range(count)]
+        events = [quiet_event(tag, stage.index, sequence + n, quiet_accounts, timestamp) for n in range(count)]
         sequence += count
         crossing = None
         if tick % PLANT_EVERY_TICKS == 0 and planted < stage.crossings:
@@ -298,7 +309,7 @@ async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: 
             ]
         sent_events += count
         if events:
-            task = asyncio.create_task(send(orjson.dumps({"events": events}), len(events), crossing, measured))
+            task = asyncio.create_task(send(orjson.dumps({"events": events}), crossing, measured))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         tick += 1
@@ -379,8 +390,8 @@ def report(stage: Stage, result: Figures) -> None:
     requests = stage.request_seconds
     print(
         f"{stage.label} at {stage.rate:,.0f} events/s: achieved {stage.achieved:,.0f} events/s over {stage.elapsed:.0f} s "
-        f"({stage.achieved / stage.rate:.0%}; statuses {stage.statuses}; ingest request p50 {ms(percentile(requests, 0.5))}, "
-        f"p99 {ms(percentile(requests, 0.99))})"
+        f"({stage.achieved / stage.rate:.0%}; statuses {stage.statuses}; duplicates {stage.duplicates}; "
+        f"ingest request p50 {ms(percentile(requests, 0.5))}, p99 {ms(percentile(requests, 0.99))})"
     )
     print(
         f"  acceptance -> Slack: p50 {ms(result.p50)}, p99 {ms(result.p99)}, max {ms(max(result.latencies, default=math.nan))} "

@@ -103,8 +103,8 @@ async def bare_producer(bootstrap: str, topic: str, work: list[list[dict]], conc
 # ----------------------------------------------------------------------------- (b) ingest over HTTP
 
 
-async def post_events(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str, body: bytes) -> int:
-    """One `POST /v1/events` on a keep-alive connection; its status code (the body is read and dropped)."""
+async def post_events(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str, body: bytes) -> tuple[int, bytes]:
+    """One `POST /v1/events` on a keep-alive connection: the answer's status code and body."""
     head = (
         f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -116,8 +116,7 @@ async def post_events(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         name, _, value = line.decode().partition(":")
         if name.lower() == "content-length":
             length = int(value)
-    await reader.readexactly(length)
-    return int(status_line.split()[1])
+    return int(status_line.split()[1]), await reader.readexactly(length)
 
 
 async def post_all(port: int, key: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
@@ -134,7 +133,7 @@ async def post_all(port: int, key: str, bodies: list[bytes], concurrency: int) -
             while not queue.empty():
                 body = queue.get_nowait()
                 sent = time.perf_counter()
-                status = await post_events(reader, writer, key, body)
+                status, _answer = await post_events(reader, writer, key, body)
                 latencies.append(time.perf_counter() - sent)
                 statuses[status] = statuses.get(status, 0) + 1
         finally:
