@@ -4,21 +4,18 @@ interactivity endpoint (request signature checked with the app's signing secret,
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from services.notifier.actions import AlertActions
 from services.notifier.bootstrap import NotifierRuntime
 from services.notifier.outbox import UnknownAlert
-from services.scoring.outcomes_service import apply_alert_action
 from shared.auth import Principal, require_scope
 from shared.db import sessionmaker
 from shared.observability import service_app
-from shared.schemas import utcnow
-
-SLACK_SNOOZE = timedelta(days=7)
 
 
 class Snooze(BaseModel):
@@ -36,33 +33,28 @@ class OptOut(BaseModel):
 
 def create_app(runtime: NotifierRuntime) -> FastAPI:
     app = service_app("notifier", runtime)
-    opportunity_sessions = sessionmaker(runtime.engine)
+    actions = AlertActions(runtime.outbox, sessionmaker(runtime.engine))
 
     async def actor(request: Request) -> Principal:
         return await require_scope(request, runtime.keys, "read")
 
-    async def account_of(alert_id: str) -> str:
+    async def snooze_alert(alert_id: str, until: datetime | None, reason: str | None) -> dict[str, str]:
         try:
-            return await runtime.outbox.alert_account(alert_id)
+            return await actions.snooze(alert_id, until, reason)
         except UnknownAlert:
             raise HTTPException(404, f"no alert {alert_id!r} has reached the notifier") from None
 
     async def close(alert_id: str, status: str, reason: str | None, who: str) -> dict[str, str]:
         try:
-            account_id = await runtime.outbox.close(alert_id, status, reason, who)
+            return await actions.close(alert_id, status, reason, who)
         except UnknownAlert:
             raise HTTPException(404, f"no alert {alert_id!r} has reached the notifier") from None
-        # the account's expansion opportunity follows (done: qualified; dismissed: lost), in the shared database
-        stage = await apply_alert_action(opportunity_sessions, account_id, status, reason, who)
-        return {"alert_id": alert_id, "account_id": account_id, "status": status, **({"opportunity_stage": stage} if stage else {})}
 
     @app.post("/v1/alerts/{alert_id}/snooze")
     async def snooze(alert_id: str, body: Snooze, principal: Principal = Depends(actor)) -> dict[str, str]:
         if body.until.tzinfo is None:
             raise HTTPException(422, "until: give a timezone, e.g. 2026-12-01T09:00:00Z")
-        account_id = await account_of(alert_id)
-        await runtime.outbox.set_attention(account_id, snoozed_until=body.until, reason=body.reason)
-        return {"account_id": account_id, "snoozed_until": body.until.isoformat()}
+        return await snooze_alert(alert_id, body.until, body.reason)
 
     @app.post("/v1/alerts/{alert_id}/dismiss")
     async def dismiss(alert_id: str, body: Dismiss, principal: Principal = Depends(actor)) -> dict[str, str]:
@@ -110,8 +102,7 @@ def create_app(runtime: NotifierRuntime) -> FastAPI:
             raise HTTPException(400, "expected a form field 'payload' holding Slack's block_actions JSON") from None
         for action_id, alert_id in actions:
             if action_id == "snooze":
-                account_id = await account_of(alert_id)
-                await runtime.outbox.set_attention(account_id, snoozed_until=utcnow() + SLACK_SNOOZE, reason=f"snoozed by {user}")
+                await snooze_alert(alert_id, None, f"snoozed by {user}")
             elif action_id == "done":
                 await close(alert_id, "done", None, f"slack:{user}")
         return {"ok": "true"}
