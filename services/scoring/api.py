@@ -8,13 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from services.scoring.bootstrap import ScoringRuntime
+from services.scoring.console.routes import install_console
 from services.scoring.domain import AccountState
 from services.scoring.outcomes_api import outcomes_router
 from shared.auth import Principal, require_scope
-from shared.db import Account, AlertRecord, Score, ScoreHistory, SignalRecord
+from shared.db import Account, AlertRecord, ClosedAlert, Score, ScoreHistory, SignalRecord
 from shared.observability import service_app
 from shared.schemas import Alert, Signal, Tier, UsageLine
 
@@ -149,14 +150,14 @@ def create_app(runtime: ScoringRuntime) -> FastAPI:
 
     @app.get("/v1/accounts/{account_id}", response_model=AccountDetail, responses=NOT_FOUND)
     async def get_account(account_id: AccountId, _principal: Principal = Depends(reader)) -> AccountDetail:
-        """Score, breakdown, health, limits and usage, the latest alerts and the timeline of signals."""
+        """Score, breakdown, health, limits and usage, the latest open alerts (not done or dismissed) and the timeline of signals."""
         async with runtime.sessions() as session:
             score = await session.get(Score, account_id)
             account = await session.get(Account, account_id)
             alerts = (
                 await session.scalars(
                     select(AlertRecord)
-                    .where(AlertRecord.account_id == account_id)
+                    .where(AlertRecord.account_id == account_id, ~exists().where(ClosedAlert.alert_id == AlertRecord.alert_id))
                     .order_by(AlertRecord.created_at.desc())
                     .limit(OPEN_ALERTS)
                 )
@@ -228,4 +229,5 @@ def create_app(runtime: ScoringRuntime) -> FastAPI:
         )
 
     app.include_router(outcomes_router(runtime, reader))  # opportunities and /v1/metrics/*
+    install_console(app, runtime)  # the web console under /ui
     return app
