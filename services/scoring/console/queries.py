@@ -1,0 +1,241 @@
+"""The web console's reads: each page is a few indexed, paginated statements (filtering, ordering and paging
+happen in SQL, so 10,000 accounts cost the same as 50), turned into view models by views.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.console import views
+from services.scoring.outcomes import Stage, segment_for
+from shared.db import (
+    Account,
+    AccountAttention,
+    AlertRecord,
+    ClosedAlert,
+    Delivery,
+    Opportunity,
+    OutboxAlert,
+    Score,
+    ScoreHistory,
+    SignalRecord,
+)
+
+TREND_POINTS = 20
+ALERTS_SHOWN = 20
+TIMELINE = 50
+OPPORTUNITIES_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account_id: str
+    name: str
+    score: int
+    tier: str
+    owner: str | None
+    arr: float | None
+    expansion_arr: float | None
+    segment: str
+    trend: list[int]
+    top_driver: views.Driver | None
+    last_signal: str | None
+    last_signal_at: datetime | None
+
+
+async def accounts_page(
+    session: AsyncSession, filters: views.AccountFilters, segments: Mapping[str, float]
+) -> tuple[list[AccountRow], int]:
+    """One page of accounts ranked by score (then id), with each row's trend and last signal: three statements
+    whatever the number of accounts (the page, its count, and the trend and signal of the page's ids)."""
+    conditions = []
+    if filters.tier:
+        conditions.append(Score.tier == filters.tier)
+    if filters.owner:
+        conditions.append(Score.owner == filters.owner)
+    if filters.segment:
+        low, high = views.segment_bounds(filters.segment, segments)
+        arr = func.coalesce(Account.arr, 0)
+        conditions.append(and_(arr >= low, arr < high) if high is not None else arr >= low)
+    if filters.search:
+        pattern = views.like_pattern(filters.search)
+        conditions.append(or_(Account.name.ilike(pattern, escape="\\"), Score.account_id.ilike(pattern, escape="\\")))
+    base = select(Score, Account.name, Account.arr).outerjoin(Account, Account.account_id == Score.account_id).where(*conditions)
+    page = (
+        await session.execute(
+            base.order_by(Score.score.desc(), Score.account_id).limit(views.PAGE_SIZE).offset((filters.page - 1) * views.PAGE_SIZE)
+        )
+    ).all()
+    counted = select(func.count()).select_from(Score)
+    if filters.segment or filters.search:
+        counted = counted.outerjoin(Account, Account.account_id == Score.account_id)
+    total = await session.scalar(counted.where(*conditions)) or 0
+    ids = [score.account_id for score, _, _ in page]
+    trends, last_signals = await _trends(session, ids), await _last_signals(session, ids)
+    rows = []
+    for score, name, arr in page:
+        signal = last_signals.get(score.account_id)
+        rows.append(
+            AccountRow(
+                account_id=score.account_id,
+                name=name or score.account_id,
+                score=score.score,
+                tier=score.tier,
+                owner=score.owner,
+                arr=arr,
+                expansion_arr=score.expansion_arr,
+                segment=segment_for(arr or 0.0, segments),
+                trend=trends.get(score.account_id, [score.score]),
+                top_driver=views.top_driver(score.breakdown),
+                last_signal=views.humanize(signal[0]) if signal else None,
+                last_signal_at=signal[1] if signal else None,
+            )
+        )
+    return rows, total
+
+
+async def _trends(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[int]]:
+    """The last TREND_POINTS scores of each account, oldest first (ix_score_history_account_time)."""
+    if not ids:
+        return {}
+    position = (
+        func.row_number()
+        .over(partition_by=ScoreHistory.account_id, order_by=(ScoreHistory.created_at.desc(), ScoreHistory.id.desc()))
+        .label("position")
+    )
+    recent = (
+        select(ScoreHistory.account_id, ScoreHistory.score, ScoreHistory.created_at, ScoreHistory.id, position)
+        .where(ScoreHistory.account_id.in_(ids))
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(recent.c.account_id, recent.c.score)
+            .where(recent.c.position <= TREND_POINTS)
+            .order_by(recent.c.account_id, recent.c.created_at, recent.c.id)
+        )
+    ).all()
+    trends: dict[str, list[int]] = {}
+    for account_id, score in rows:
+        trends.setdefault(account_id, []).append(score)
+    return trends
+
+
+async def _last_signals(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+    if not ids:
+        return {}
+    position = func.row_number().over(partition_by=SignalRecord.account_id, order_by=SignalRecord.received_at.desc()).label("position")
+    latest = (
+        select(SignalRecord.account_id, SignalRecord.type, SignalRecord.received_at, position)
+        .where(SignalRecord.account_id.in_(ids))
+        .subquery()
+    )
+    rows = (await session.execute(select(latest.c.account_id, latest.c.type, latest.c.received_at).where(latest.c.position == 1))).all()
+    return {account_id: (kind, at) for account_id, kind, at in rows}
+
+
+async def owners(session: AsyncSession) -> list[str]:
+    """The owners to filter by (ix_scores_owner)."""
+    return [o for o in (await session.scalars(select(Score.owner).where(Score.owner.is_not(None)).distinct().order_by(Score.owner))).all()]
+
+
+@dataclass(frozen=True)
+class AccountPageData:
+    account: Account | None
+    score: Score | None
+    signals: list[dict[str, Any]]
+    alerts: list[views.AlertRow]
+    opportunity: Opportunity | None
+    trend: list[int]
+
+
+async def account_page(session: AsyncSession, account_id: str) -> AccountPageData | None:
+    account = await session.get(Account, account_id)
+    score = await session.get(Score, account_id)
+    if account is None and score is None:
+        return None
+    signals = (
+        await session.scalars(
+            select(SignalRecord.payload)
+            .where(SignalRecord.account_id == account_id)
+            .order_by(SignalRecord.received_at.desc())
+            .limit(TIMELINE)
+        )
+    ).all()
+    alerts = (
+        await session.scalars(
+            select(AlertRecord.payload)
+            .where(AlertRecord.account_id == account_id)
+            .order_by(AlertRecord.created_at.desc())
+            .limit(ALERTS_SHOWN)
+        )
+    ).all()
+    alert_ids = [str(alert["alert_id"]) for alert in alerts]
+    closed = {
+        alert_id: (status, reason)
+        for alert_id, status, reason in (
+            await session.execute(
+                select(ClosedAlert.alert_id, ClosedAlert.status, ClosedAlert.reason).where(ClosedAlert.alert_id.in_(alert_ids))
+            )
+        ).all()
+    }
+    routes = dict(
+        (await session.execute(select(OutboxAlert.alert_id, OutboxAlert.route).where(OutboxAlert.alert_id.in_(alert_ids)))).tuples().all()
+    )
+    deliveries: dict[str, list[tuple[str, str, int]]] = {}
+    for alert_id, channel, status, attempts in (
+        await session.execute(
+            select(Delivery.alert_id, Delivery.channel, Delivery.status, Delivery.attempts).where(Delivery.alert_id.in_(alert_ids))
+        )
+    ).all():
+        deliveries.setdefault(alert_id, []).append((channel, status, attempts))
+    attention = await session.get(AccountAttention, account_id)
+    opportunity = await session.scalar(
+        select(Opportunity).where(Opportunity.account_id == account_id).order_by(Opportunity.identified_at.desc()).limit(1)
+    )
+    trend = (await _trends(session, [account_id])).get(account_id, [])
+    return AccountPageData(
+        account=account,
+        score=score,
+        signals=[dict(s) for s in signals],
+        alerts=views.alert_rows(alerts, closed, routes, deliveries, attention.snoozed_until if attention else None),
+        opportunity=opportunity,
+        trend=trend,
+    )
+
+
+async def pipeline(session: AsyncSession) -> tuple[list[views.StageTotal], list[tuple[Opportunity, str]]]:
+    """Totals per stage, and the largest open opportunities with their account's name."""
+    totals = (
+        await session.execute(
+            select(Opportunity.stage, func.count(), func.sum(Opportunity.expected_amount), func.sum(Opportunity.amount)).group_by(
+                Opportunity.stage
+            )
+        )
+    ).all()
+    open_stages = [Stage.IDENTIFIED.value, Stage.QUALIFIED.value, Stage.PROPOSAL.value]
+    largest = (
+        await session.execute(
+            select(Opportunity, Account.name)
+            .outerjoin(Account, Account.account_id == Opportunity.account_id)
+            .where(Opportunity.stage.in_(open_stages))
+            .order_by(Opportunity.expected_amount.desc().nulls_last(), Opportunity.opportunity_id)
+            .limit(OPPORTUNITIES_SHOWN)
+        )
+    ).all()
+    return views.pipeline_totals(totals), [(o, name or o.account_id) for o, name in largest]
+
+
+async def alerts_since(session: AsyncSession, after: datetime | None, limit: int = 20) -> list[tuple[dict[str, Any], datetime]]:
+    """The newest alerts (after `after` when given), newest first: what the live page polls for."""
+    statement = (
+        select(AlertRecord.payload, AlertRecord.created_at).order_by(AlertRecord.created_at.desc(), AlertRecord.alert_id).limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(AlertRecord.created_at > after)
+    return [(dict(payload), at) for payload, at in (await session.execute(statement)).all()]

@@ -1,0 +1,290 @@
+"""The web console's routes under /ui: thin (read via queries.py, shape via views.py, render a template).
+
+Login takes a key with the `read` scope from a form and keeps it in an HttpOnly, SameSite=Strict cookie (never in
+a URL); every page checks it like the API checks a bearer key, so `radar keys revoke` logs the console out at the
+next click. Alert actions go through services/notifier/actions.py, the same code as the notifier's actions API
+and its Slack buttons, in the shared database: the effect is the same wherever the click is made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from services.notifier.actions import AlertActions
+from services.notifier.outbox import Outbox, UnknownAlert
+from services.scoring import outcomes_service
+from services.scoring.console import queries, views
+from services.scoring.domain import AccountState
+from services.scoring.outcomes import custom_period, quarters_up_to, segment_for
+from services.scoring.outcomes_service import Scope
+from shared.auth import Principal, require_scope
+from shared.schemas import utcnow
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "radar_console_key"
+COOKIE_MAX_AGE_S = 12 * 3600
+FORM_LIMIT = 4096  # bytes: a login or action form is a key and a reason
+NOTICES = {"done": "Marked done: the owner reached out.", "snooze": "Snoozed for a week.", "dismiss": "Alert dismissed."}
+DISMISS_REASONS = ("not a fit right now", "already in contact", "data looks wrong", "other")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class LoginRequired(Exception):
+    """No cookie, or its key is unknown, revoked or lacks `read`: back to the login page."""
+
+
+def account_url(account_id: str) -> str:
+    return "/ui/accounts/" + quote(account_id, safe="")
+
+
+def alert_action_url(alert_id: str, action: str) -> str:
+    return f"/ui/alerts/{quote(alert_id, safe='')}/{action}"
+
+
+def page_url(path: str, params: dict[str, str]) -> str:
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def install_console(app: FastAPI, runtime: Any) -> None:
+    """Mounts /ui on the scoring app; `runtime` is the ScoringRuntime (sessions, keys, config)."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(
+        account_url=account_url,
+        alert_action_url=alert_action_url,
+        page_url=page_url,
+        money=views.money,
+        percent=views.percent,
+        humanize=views.humanize,
+        tier_labels=views.TIER_LABELS,
+    )
+    actions = AlertActions(Outbox(runtime.sessions), runtime.sessions)
+    segments = runtime.config.outcomes.segments
+    router = APIRouter(prefix="/ui", include_in_schema=False)
+
+    def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+        response = templates.TemplateResponse(request, template, context, status_code=status_code)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    async def viewer(request: Request) -> Principal:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise LoginRequired
+        try:
+            return await require_scope(request, runtime.keys, "read", token=token)
+        except HTTPException as exc:
+            if exc.status_code in (401, 403):
+                raise LoginRequired from None
+            raise
+
+    async def form(request: Request) -> dict[str, str]:
+        body = await request.body()
+        if len(body) > FORM_LIMIT:
+            raise HTTPException(413, f"form: at most {FORM_LIMIT} bytes")
+        return {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+
+    @router.get("")
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/ui/accounts", status_code=303)
+
+    @router.get("/login")
+    async def login_page(request: Request) -> Response:
+        return render(request, "login.html", error=None)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        key = (await form(request)).get("key", "").strip()
+        principal = await runtime.keys.authenticate(key) if key and "\x00" not in key else None
+        if principal is None or "read" not in principal.scopes:
+            why = "That key is not known or was revoked." if principal is None else "That key lacks the 'read' scope."
+            return render(request, "login.html", status_code=401, error=why if key else "Enter an API key.")
+        response = RedirectResponse("/ui/accounts", status_code=303)
+        response.set_cookie(
+            COOKIE, key, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="strict", path="/ui", secure=request.url.scheme == "https"
+        )
+        return response
+
+    @router.post("/logout")
+    async def logout() -> Response:
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/ui")
+        return response
+
+    @router.get("/accounts")
+    async def accounts(request: Request) -> Response:
+        principal = await viewer(request)
+        try:
+            filters = views.parse_filters(dict(request.query_params), segments)
+        except views.FilterError as exc:
+            filters, error = views.AccountFilters(), str(exc)
+        else:
+            error = None
+        async with runtime.sessions() as session:
+            rows, total = await queries.accounts_page(session, filters, segments)
+            owners = await queries.owners(session)
+        return render(
+            request,
+            "accounts.html",
+            status_code=400 if error else 200,
+            principal=principal,
+            page="accounts",
+            rows=rows,
+            filters=filters,
+            error=error,
+            pager=views.pager(filters.page, total),
+            owners=owners,
+            segments=list(segments),
+            sparkline=views.sparkline,
+            trend_delta=views.trend_delta,
+        )
+
+    @router.get("/accounts/{account_id:path}")
+    async def account(request: Request, account_id: str) -> Response:
+        principal = await viewer(request)
+        async with runtime.sessions() as session:
+            data = await queries.account_page(session, account_id)
+        if data is None:
+            return render(request, "missing.html", status_code=404, principal=principal, page="accounts", what=account_id)
+        state = AccountState.model_validate(data.score.inputs or {}) if data.score else AccountState()
+        usage = {metric: snapshot.model_dump() for metric, snapshot in state.usage.items()}
+        charts = views.usage_charts(usage, data.signals, utcnow())
+        arr = data.account.arr if data.account else None
+        return render(
+            request,
+            "account.html",
+            principal=principal,
+            page="accounts",
+            account_id=account_id,
+            data=data,
+            name=data.account.name if data.account else account_id,
+            owners=dict(data.account.owners or {}) if data.account else {},
+            arr=arr,
+            segment=segment_for(arr or 0.0, segments),
+            drivers=views.drivers(data.score.breakdown if data.score else None),
+            charts=charts,
+            charts_json=[chart.as_json() for chart in charts],
+            seats=views.seats(usage),
+            timeline=[(s, views.signal_summary(s)) for s in data.signals],
+            sparkline=views.sparkline,
+            notice=NOTICES.get(request.query_params.get("notice", "")),
+            dismiss_reasons=DISMISS_REASONS,
+        )
+
+    @router.post("/alerts/{alert_id:path}/{action}")
+    async def alert_action(request: Request, alert_id: str, action: str) -> Response:
+        principal = await viewer(request)
+        fields = await form(request)
+        actor = f"console:{principal.name}"
+        try:
+            if action == "done":
+                result = await actions.close(alert_id, "done", None, actor)
+            elif action == "dismiss":
+                reason = (fields.get("reason") or "").strip()[:1000]
+                if not reason:
+                    raise HTTPException(422, "reason: say why the alert is dismissed")
+                result = await actions.close(alert_id, "dismissed", reason, actor)
+            elif action == "snooze":
+                result = await actions.snooze(alert_id, None, f"snoozed in the console by {principal.name}")
+            else:
+                raise HTTPException(404, f"action: {action!r} is not one of done, snooze, dismiss")
+        except UnknownAlert:
+            raise HTTPException(404, f"no alert {alert_id!r} has reached the notifier") from None
+        return RedirectResponse(f"{account_url(result['account_id'])}?notice={action}", status_code=303)
+
+    @router.get("/pipeline")
+    async def pipeline(request: Request) -> Response:
+        principal = await viewer(request)
+        async with runtime.sessions() as session:
+            totals, largest = await queries.pipeline(session)
+        open_total = sum(t.amount for t in totals if t.stage in ("identified", "qualified", "proposal"))
+        return render(
+            request,
+            "pipeline.html",
+            principal=principal,
+            page="pipeline",
+            totals=totals,
+            largest=largest,
+            open_total=open_total,
+            widest=max((t.count for t in totals), default=0) or 1,
+        )
+
+    @router.get("/outcomes")
+    async def outcomes(request: Request) -> Response:
+        principal = await viewer(request)
+        config = runtime.config.outcomes
+        quarters = quarters_up_to(utcnow(), 4)
+        reports = []
+        for quarter in quarters:
+            report = await outcomes_service.revenue_report(runtime.sessions, quarter, config, Scope(group_by="segment"))
+            reports.append((quarter.label, report.metrics.as_dict(), {name: m.as_dict() for name, m in report.groups.items()}))
+        span = custom_period(quarters[0].start, quarters[-1].end)
+        signals = await outcomes_service.signal_report(runtime.sessions, span, config)
+        rows = [row.as_dict() for row in signals.rows]
+        return render(
+            request,
+            "outcomes.html",
+            principal=principal,
+            page="outcomes",
+            span=f"{quarters[0].label} – {quarters[-1].label}",
+            latest=reports[-1][1],
+            revenue={metric: views.revenue_series(reports, metric) for metric in ("nrr", "grr", "expansion_rate")},
+            signals=views.signal_series(rows),
+            signal_rows=[r for r in rows if r["signal_type"] != "*" and r["tier"] != "*"],
+            population=signals.population,
+        )
+
+    @router.get("/live")
+    async def live(request: Request) -> Response:
+        principal = await viewer(request)
+        return render(request, "live.html", principal=principal, page="live")
+
+    @router.get("/live/alerts")
+    async def live_alerts(request: Request, after: datetime | None = None) -> Response:
+        """The newest alerts as JSON for the live page's polling (cookie auth; 401 when logged out)."""
+        try:
+            await viewer(request)
+        except LoginRequired:
+            return JSONResponse({"detail": "log in again"}, status_code=401)
+        if after is not None and after.tzinfo is None:
+            return JSONResponse({"detail": "after: give a timezone"}, status_code=422)
+        async with runtime.sessions() as session:
+            found = await queries.alerts_since(session, after or utcnow() - timedelta(days=365))
+        items = [
+            {
+                "alert_id": payload["alert_id"],
+                "account_id": payload["account_id"],
+                "account_name": payload.get("account_name") or payload["account_id"],
+                "url": account_url(payload["account_id"]),
+                "score": payload.get("score"),
+                "tier": views.TIER_LABELS.get(payload.get("tier", ""), payload.get("tier")),
+                "kind": payload.get("kind", "expansion"),
+                "what": views.signal_summary(payload.get("signal") or {}),
+                "at": at.isoformat(),
+            }
+            for payload, at in found
+        ]
+        return JSONResponse({"items": items}, headers={"Cache-Control": "no-store"})
+
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _exc: LoginRequired) -> Response:
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/ui")
+        return response
