@@ -68,7 +68,7 @@ class AccountFilters:
     def query(self, **override: Any) -> dict[str, str]:
         """The filters as query parameters (for the pager's links), without the empty ones."""
         values = {"tier": self.tier, "owner": self.owner, "segment": self.segment, "q": self.search, "page": self.page, **override}
-        return {key: str(value) for key, value in values.items() if value not in (None, "", 1) or (key == "page" and value != 1)}
+        return {key: str(value) for key, value in values.items() if value not in (None, "") and not (key == "page" and value == 1)}
 
 
 def _clean(value: str | None, what: str, limit: int = 200) -> str | None:
