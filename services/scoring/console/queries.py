@@ -36,8 +36,8 @@ OPPORTUNITIES_SHOWN = 50
 class AccountRow:
     account_id: str
     name: str
-    score: int
-    tier: str
+    score: int | None  # None: declared, not scored yet
+    tier: str | None
     owner: str | None
     arr: float | None
     expansion_arr: float | None
@@ -51,8 +51,10 @@ class AccountRow:
 async def accounts_page(
     session: AsyncSession, filters: views.AccountFilters, segments: Mapping[str, float]
 ) -> tuple[list[AccountRow], int]:
-    """One page of accounts ranked by score (then id), with each row's trend and last signal: three statements
-    whatever the number of accounts (the page, its count, and the trend and signal of the page's ids)."""
+    """One page of every known account (declared, scored, or both: a full join) ranked by score, unscored last,
+    then by id; with each row's trend and last signal. Three statements whatever the number of accounts (the page,
+    its count, and the trend and signal of the page's ids)."""
+    account_id = func.coalesce(Score.account_id, Account.account_id)
     conditions = []
     if filters.tier:
         conditions.append(Score.tier == filters.tier)
@@ -64,34 +66,46 @@ async def accounts_page(
         conditions.append(and_(arr >= low, arr < high) if high is not None else arr >= low)
     if filters.search:
         pattern = views.like_pattern(filters.search)
-        conditions.append(or_(Account.name.ilike(pattern, escape="\\"), Score.account_id.ilike(pattern, escape="\\")))
-    base = select(Score, Account.name, Account.arr).outerjoin(Account, Account.account_id == Score.account_id).where(*conditions)
+        conditions.append(or_(Account.name.ilike(pattern, escape="\\"), account_id.ilike(pattern, escape="\\")))
+    joined = Score.__table__.join(Account.__table__, Account.account_id == Score.account_id, full=True)
+    columns = (
+        account_id.label("id"),
+        Score.score,
+        Score.tier,
+        Score.owner,
+        Score.expansion_arr,
+        Score.breakdown,
+        Account.name,
+        Account.arr,
+    )
     page = (
         await session.execute(
-            base.order_by(Score.score.desc(), Score.account_id).limit(views.PAGE_SIZE).offset((filters.page - 1) * views.PAGE_SIZE)
+            select(*columns)
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(Score.score.desc().nulls_last(), account_id)
+            .limit(views.PAGE_SIZE)
+            .offset((filters.page - 1) * views.PAGE_SIZE)
         )
     ).all()
-    counted = select(func.count()).select_from(Score)
-    if filters.segment or filters.search:
-        counted = counted.outerjoin(Account, Account.account_id == Score.account_id)
-    total = await session.scalar(counted.where(*conditions)) or 0
-    ids = [score.account_id for score, _, _ in page]
+    total = await session.scalar(select(func.count()).select_from(joined).where(*conditions)) or 0
+    ids = [row.id for row in page]
     trends, last_signals = await _trends(session, ids), await _last_signals(session, ids)
     rows = []
-    for score, name, arr in page:
-        signal = last_signals.get(score.account_id)
+    for row in page:
+        signal = last_signals.get(row.id)
         rows.append(
             AccountRow(
-                account_id=score.account_id,
-                name=name or score.account_id,
-                score=score.score,
-                tier=score.tier,
-                owner=score.owner,
-                arr=arr,
-                expansion_arr=score.expansion_arr,
-                segment=segment_for(arr or 0.0, segments),
-                trend=trends.get(score.account_id, [score.score]),
-                top_driver=views.top_driver(score.breakdown),
+                account_id=row.id,
+                name=row.name or row.id,
+                score=row.score,
+                tier=row.tier,
+                owner=row.owner,
+                arr=row.arr,
+                expansion_arr=row.expansion_arr,
+                segment=segment_for(row.arr or 0.0, segments),
+                trend=trends.get(row.id, [row.score] if row.score is not None else []),
+                top_driver=views.top_driver(row.breakdown),
                 last_signal=views.humanize(signal[0]) if signal else None,
                 last_signal_at=signal[1] if signal else None,
             )
