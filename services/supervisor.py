@@ -72,6 +72,11 @@ def ready_url(settings: Settings, service: str) -> str:
     return f"http://{settings.radar_host}:{port}/readyz"
 
 
+def console_url(settings: Settings) -> str:
+    """The web console, served by scoring (services/scoring/console)."""
+    return f"http://{settings.radar_host}:{settings.radar_scoring_port}/ui"
+
+
 async def wait_ready(settings: Settings, children: list[Child], stopping: asyncio.Event, timeout_s: float = READY_TIMEOUT_S) -> bool:
     deadline = asyncio.get_running_loop().time() + timeout_s
     pending = {child.name for child in children}
@@ -151,13 +156,23 @@ async def run_stack(settings: Settings, demo: bool, console: Console) -> int:
                 f"[bold green]all services ready[/bold green] — ingest http://{host}:{stack_settings.radar_ingest_port}, "
                 f"scores http://{host}:{stack_settings.radar_scoring_port}/v1/accounts; alerts → {destination}; Ctrl-C stops everything"
             )
+            if not demo:
+                how = "log in with a key that has the read scope (radar keys create NAME --scope read)"
+                console.print(f"[bold]web console[/bold] {console_url(stack_settings)} — {how}", soft_wrap=True, highlight=False)
         demo_task: asyncio.Task[None] | None = None
         if demo and not stopping.is_set():
             from services.demo import stream_demo
 
             engine = create_engine(stack_settings.database_url)
             key = await KeyStore(sessionmaker(engine)).create("demo")
+            # a read-only key of its own for the console: the one printed can read and act on alerts, not write events
+            console_key = await KeyStore(sessionmaker(engine)).create("demo-console", ["read"])
             await engine.dispose()
+            console.print(
+                f"[bold]web console[/bold] {console_url(stack_settings)} — log in with the demo's read key {console_key.plaintext}",
+                soft_wrap=True,
+                highlight=False,
+            )
             demo_task = asyncio.create_task(
                 stream_demo(f"http://{stack_settings.radar_host}:{stack_settings.radar_ingest_port}", key.plaintext, None, console)
             )

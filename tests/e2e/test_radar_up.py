@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+
+import httpx
 
 from tests.helpers import free_port, wait_for
 
@@ -25,6 +29,20 @@ def processes_with_marker(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def console_shows_the_demo_accounts(printed: str) -> None:
+    """`radar up --demo` printed the console's URL and a read key; logged in with it, the accounts page lists
+    every demo account (the alert came within the minute, so this is within it too)."""
+    from services.demo import ACCOUNTS
+
+    found = re.search(r"web console (http://\S+/ui) — log in with the demo's read key (rdr_\S+)", printed)
+    assert found, f"no console URL printed:\n{printed[-3000:]}"
+    url, key = found.groups()
+    with httpx.Client(timeout=10, follow_redirects=True) as browser:
+        assert browser.post(f"{url}/login", data={"key": key}).status_code == 200  # redirected to the accounts page
+        names = [html.escape(account.name) for account in ACCOUNTS]
+        wait_for(lambda: all(name in browser.get(f"{url}/accounts").text for name in names), 30, "every demo account on the console")
 
 
 def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
@@ -70,6 +88,7 @@ def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tm
         first = found[0]
         assert first["alert"]["account_name"] and "Score" in first["text"]
         assert "🔔" in output.read_text()  # printed to the terminal as well
+        console_shows_the_demo_accounts(output.read_text())
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
         try:
