@@ -56,19 +56,21 @@ async def run_consumer(
     stopping: asyncio.Event,
     on_reject: Callable[[ConsumerRecord, Exception], None],
 ) -> None:
-    """Runs until `stopping` is set; offsets are committed only for records fully handled."""
+    """Runs until `stopping` is set; offsets are committed only for records fully handled, once per fetched batch
+    for all its partitions: a commit is a broker round trip, and one per partition made a signal wait behind the
+    commits of the usage-events partitions fetched with it."""
     while not stopping.is_set():
         batches = await consumer.getmany(timeout_ms=200, max_records=500)
+        handled: dict[TopicPartition, int] = {}
         for partition, records in batches.items():
-            handled_up_to: int | None = None
             for record in records:
                 if not await _handle_with_retry(handler, record, stopping, on_reject):
                     break
-                handled_up_to = record.offset
-            if handled_up_to is not None:
-                await consumer.commit({TopicPartition(partition.topic, partition.partition): handled_up_to + 1})
+                handled[TopicPartition(partition.topic, partition.partition)] = record.offset + 1
             if stopping.is_set():
-                return
+                break
+        if handled:
+            await consumer.commit(handled)
 
 
 async def start_with_retry(start: Callable[[], Awaitable[None]], what: str, timeout_s: float = 60) -> None:
