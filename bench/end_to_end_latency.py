@@ -236,6 +236,11 @@ class Stage:
         return math.ceil((self.warmup + self.seconds) / (TICK_SECONDS * PLANT_EVERY_TICKS))
 
 
+def service_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each service and by this process (the load, the Slack stand-in, the topic watch)."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()} | {"this process": sum(os.times()[:2])}
+
+
 def quiet_event(tag: str, stage: int, sequence: int, quiet_accounts: int, timestamp: str) -> dict:
     """Ids unique over the whole run: a repeat would be ingest's duplicate, never produced, and load nothing."""
     account = f"q{tag}-{sequence % quiet_accounts}"
@@ -294,7 +299,7 @@ async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: 
             await asyncio.sleep(due - now)
         measured = due >= measured_from
         if measured and not cpu_before:
-            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            cpu_before = service_cpu(pids)
         count = int(stage.rate * (tick + 1) * TICK_SECONDS) - sent_events
         timestamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         events = [quiet_event(tag, stage.index, sequence + n, quiet_accounts, timestamp) for n in range(count)]
@@ -318,7 +323,7 @@ async def run_load(port: int, key: str, stage: Stage, tag: str, quiet_accounts: 
     await asyncio.gather(*in_flight)
     stage.elapsed = time.monotonic() - measured_from
     stage.accepted_events = measured_events
-    stage.cpu = {name: cpu_seconds(pid) - cpu_before.get(name, 0.0) for name, pid in pids.items()}
+    stage.cpu = {name: seconds - cpu_before.get(name, 0.0) for name, seconds in service_cpu(pids).items()}
     progress.remove_task(bar)
     while not pool.empty():
         _reader, writer = pool.get_nowait()
