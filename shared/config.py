@@ -24,10 +24,11 @@ Fraction = Annotated[float, Field(gt=0, le=2)]
 class SignalsConfig(_Section):
     usage_thresholds: list[Fraction] = [0.8, 0.9, 0.95]
     recent_event_ids_per_account: int = Field(
-        default=256,
+        default=48,
         ge=0,
-        description="event ids each account remembers at least, to drop a duplicate that got past ingest (its 7-day store"
-        " is the real guard); every state write carries them, so a larger window costs changelog bytes on every flush",
+        description="event ids each account remembers, to drop a duplicate that got past ingest (its 7-day store is the"
+        " real guard), as 64-bit hashes: every state write carries them, 10.7 bytes each, so a larger window costs"
+        " changelog bytes on every flush; a hash shared by two ids drops an event with probability window / 2**64",
     )
     seat_metric: str = Field(default="seats", min_length=1, description="the limit name seats count against")
     seat_thresholds: list[Fraction] = [0.8, 0.9, 0.95]

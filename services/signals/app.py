@@ -42,6 +42,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from rocksdict import WriteBatch
 
 from services.signals.adapters import FaustProducerSender, KafkaPartitions, Partitions, RecordSender
+from services.signals.domain import dump_state, load_state
 from services.signals.handlers import AccountStates, Publish, Record, apply_batch, rules_from_config
 from services.signals.offsets import Admission, OffsetGuard
 from services.signals.recovery_watch import RecoveryWatch, RecoveryWatchService
@@ -527,11 +528,12 @@ def create_app(
     @app.page("/v1/state/{account_id}")
     @app.table_route(table=states, match_info="account_id")
     async def account_state(web: Any, request: Any, account_id: str) -> Any:
-        """The live per-account state (limits, this period's usage, thresholds spent), from the owning worker."""
+        """The live per-account state (limits, this period's usage, thresholds spent), from the owning worker, every
+        field shown (the table leaves out those at their defaults)."""
         state = states.stored(account_id)
         if state is None:
             return web.json({"detail": f"no state for account {account_id!r}"}, status=404)
-        return web.bytes(state, content_type="application/json")
+        return web.bytes(orjson.dumps(dump_state(load_state(state))), content_type="application/json")
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

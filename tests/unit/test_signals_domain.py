@@ -1,17 +1,20 @@
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 import orjson
 import pytest
 
 from services.signals.domain import (
-    STATE,
     AccountState,
+    RecentIds,
     Rules,
     apply_account_update,
     apply_event,
     billing_period,
     dump_state,
     encode_state,
+    id_hash,
     load_state,
     matching_account_domain,
 )
@@ -197,8 +200,54 @@ def test_remembered_ids_are_bounded() -> None:
     rules = Rules(thresholds=(0.8,), recent_event_ids=3)
     for index in range(5):
         apply_event(state, usage(1, event_id=f"id{index}"), rules)
-    assert list(state.recent_event_ids) == ["id2", "id3", "id4"]
-    assert dump_state(state)["recent_event_ids"] == ["id2", "id3", "id4"]  # stored as a list, oldest first
+    assert len(state.recent_event_ids) == 3
+    assert [name for name in ("id0", "id1", "id2", "id3", "id4") if name in state.recent_event_ids] == ["id2", "id3", "id4"]
+    stored = RecentIds.from_stored(dump_state(state)["recent_event_ids"])  # one base64 text, oldest first
+    assert stored.oldest_first() == [id_hash("id2"), id_hash("id3"), id_hash("id4")]
+    assert apply_event(state, usage(1, event_id="id4"), rules) == [] and state.usage["api_calls"].used == 5  # a repeat
+    apply_event(state, usage(1, event_id="id1"), rules)  # forgotten, so counted again
+    assert state.usage["api_calls"].used == 6
+    assert [name for name in ("id1", "id2", "id3", "id4") if name in state.recent_event_ids] == ["id1", "id3", "id4"]
+
+
+def test_a_smaller_window_than_the_state_was_written_with_keeps_the_newest() -> None:
+    state = account()
+    for index in range(6):
+        apply_event(state, usage(1, event_id=f"id{index}"), Rules(recent_event_ids=6))
+    apply_event(state, usage(1, event_id="new"), Rules(recent_event_ids=2))
+    assert state.recent_event_ids.oldest_first() == [id_hash("id5"), id_hash("new")]
+    apply_event(state, usage(1, event_id="none kept"), Rules(recent_event_ids=0))
+    assert len(state.recent_event_ids) == 0
+
+
+@pytest.mark.parametrize("bits", [10, 12])
+def test_the_window_drops_a_new_event_at_the_rate_its_hash_width_says(bits: int) -> None:
+    """A new id whose hash one of the window's w ids shares is dropped: probability w / 2**bits. Counted here on
+    hashes cut to a few bits, where it is large, on the window itself; the full 64 bits make it w / 2**64."""
+    window, events, mask = 48, 60_000, (1 << bits) - 1
+    recent = RecentIds()
+    dropped = 0
+    for index in range(events):
+        hashed = id_hash(f"event-{bits}-{index}") & mask
+        if hashed in recent.seen:
+            dropped += 1
+        else:
+            recent.add(hashed, window)
+    expected = events * window / 2**bits
+    assert abs(dropped - expected) < 5 * expected**0.5, (dropped, expected)  # within 5 sigma of the formula
+    assert 48 / 2**64 < 3e-18  # the default window's rate an event, as the config documents it
+
+
+def test_a_state_with_a_full_window_fits_in_a_kilobyte_per_metric() -> None:
+    """The design's bound: 1 KB per (account, metric), with every id of the window (UUIDs, say) remembered."""
+    rules = Rules()
+    state = account({"api_calls": 1_000_000}, domains=["acme.com"])
+    state.account_id = "acct-" + "7" * 31  # a long id
+    for index in range(rules.recent_event_ids * 3):
+        apply_event(state, usage(5, event_id=str(uuid.UUID(int=index))), rules)
+    state.source_offsets = {"radar-prod-usage-events[11]": 123_456_789, "radar-prod-account-updates[11]": 5_000}
+    assert len(state.recent_event_ids) == rules.recent_event_ids == 48
+    assert len(encode_state(state)) <= 1024, encode_state(state)
 
 
 # ----------------------------------------------------------------------------- seats, teams, features, growth, history
@@ -392,11 +441,47 @@ def test_state_comes_back_from_the_table_as_it_was_written() -> None:
     state.source_offsets["usage-events[0]"] = 41
     written = encode_state(state)
     stored = orjson.loads(written)
-    assert stored["recent_event_ids"] == list(state.recent_event_ids) and stored["history"] and stored["feature_tries"]
+    assert stored["recent_event_ids"] == state.recent_event_ids.stored() and stored["history"] and stored["feature_tries"]
     assert load_state(written) == state
+    assert load_state(stored) == state
     again = load_state(written)
     apply_event(again, usage(1, event_id="after-reload"), RULES)
-    assert orjson.loads(encode_state(again))["recent_event_ids"][-1] == "after-reload"  # still written as a list
-    # states written by earlier versions: pydantic's dump (`...Z` times) and the ids as an object
-    assert load_state(orjson.dumps(STATE.dump_python(state, mode="json"))) == state
-    assert load_state(orjson.dumps({**stored, "recent_event_ids": {"x": None, "y": None}})).recent_event_ids == {"x": None, "y": None}
+    assert RecentIds.from_stored(orjson.loads(encode_state(again))["recent_event_ids"]).oldest_first()[-1] == id_hash("after-reload")
+    with pytest.raises(msgspec.ValidationError, match="recent_event_ids"):
+        load_state(orjson.dumps({**stored, "recent_event_ids": 7}))
+
+
+def test_a_state_written_before_the_hashed_window_is_read() -> None:
+    """What the table holds from earlier versions: every field written (nulls and empties too), `+00:00` times,
+    the ids themselves as a list (or, earlier still, an object)."""
+    earlier = {
+        "account_id": "acme",
+        "limits": {"api_calls": 100.0},
+        "domains": ["acme.com"],
+        "billing_anchor": None,
+        "period": "2026-11-01",
+        "usage": {"api_calls": {"used": 85.0, "level_at": None, "fired": [0.8], "arm_generation": 0, "sustained_fired": False}},
+        "history": {"2026-10-01": {"api_calls": {"used": 90.0, "limit": 100.0}}},
+        "weekly": {"api_calls": {"2026-11-09": 85.0}},
+        "growth_fired": [],
+        "users": {},
+        "teams": [],
+        "seen_domains": [],
+        "features": [],
+        "feature_tries": {"sso": ["2026-11-10T12:00:00+00:00"]},
+        "features_fired": [],
+        "integrations": [],
+        "recent_event_ids": ["e1", "e2"],
+        "source_offsets": {"usage-events[0]": 41},
+    }
+    for ids in (["e1", "e2"], {"e1": None, "e2": None}):
+        state = load_state(orjson.dumps({**earlier, "recent_event_ids": ids}))
+        assert "e1" in state.recent_event_ids and "e2" in state.recent_event_ids and "e3" not in state.recent_event_ids
+        assert state.usage["api_calls"].fired == [0.8] and state.history["2026-10-01"]["api_calls"].limit == 100
+        assert state.feature_tries["sso"] == [T0]
+        assert apply_event(state, usage(1, event_id="e2"), RULES) == [] and state.usage["api_calls"].used == 85  # a repeat
+        crossed = apply_event(state, usage(6, event_id="e3"), RULES)  # 91 %, and October's 90 % makes it sustained
+        assert [(signal.type, signal.threshold) for signal in crossed] == [
+            (SignalType.USAGE_THRESHOLD_CROSSED, 0.9),
+            (SignalType.USAGE_SUSTAINED_HIGH, 0.8),
+        ]
