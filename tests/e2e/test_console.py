@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.console import SCRIPT_NAME
+from tests.fixtures.console import SCRIPT_NAME, usage_signal
 from tests.helpers import wait_for
 
 LOGIN_ERROR = "#login-error"
@@ -87,7 +87,13 @@ def test_log_in_rank_open_an_account_see_its_charts_and_dismiss_an_alert_seen_in
     page.wait_for_selector('[data-chart="lines"][data-drawn="true"]')
     page.screenshot(path=str(tmp_path / "outcomes.png"), full_page=True)
     page.goto(f"{base}/ui/live")
-    wait_for(lambda: page.locator("#live-alerts li").count() >= len(open_before), 15, "the live page to list the alerts")
+    listed = len(console_stack.alert_ids)
+    wait_for(lambda: page.locator("#live-alerts li").count() == listed, 15, "the live page to list the alerts")
+    # a new alert appears without a reload
+    console_stack.send_signal(usage_signal("globex-seats", "globex", "seats", 0.92, 50, 10))
+    page.wait_for_selector('#live-alerts li.fresh[data-alert-id="alert:globex-seats"]', timeout=60_000)
+    assert page.locator("#live-alerts li").first.get_attribute("data-alert-id") == "alert:globex-seats"
+    assert page.locator("#live-alerts li").count() == listed + 1
     page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
     assert browser.dialogs == []
     assert all((tmp_path / f"{name}.png").stat().st_size > 5_000 for name in ("accounts", "account", "pipeline", "outcomes", "live"))
