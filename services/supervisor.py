@@ -139,6 +139,15 @@ async def run_stack(settings: Settings, demo: bool, console: Console) -> int:
         console.print(f"database: [bold]{stack_settings.database_url.split('@')[-1]}[/bold]")
         await asyncio.to_thread(upgrade_database, stack_settings.database_url)
         await ensure_topics(stack_settings)
+        if broker is not None:
+            # the embedded broker forgets everything when it stops; SQLite does not: hand signals its limits again
+            from services.ingest.republish import republish_declarations
+
+            again = await republish_declarations(stack_settings)
+            if again.accounts or again.plans:
+                console.print(
+                    f"re-published {again.accounts} account(s) and {again.plans} plan(s) from the database to the embedded broker"
+                )
 
         for name in SERVICES:
             child = Child(name, [sys.executable, "-m", "services.cli", "serve", name], env, console)

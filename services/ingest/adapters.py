@@ -363,6 +363,14 @@ class DeclarationStore:
             )
             return {row.entity_id: dict(row.payload) for row in rows}
 
+    async def all(self, kind: str) -> list[dict[str, Any]]:
+        """Every declaration of `kind`, oldest first: what a broker that lost its topics is given again."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(IngestDeclaration).where(IngestDeclaration.kind == kind).order_by(IngestDeclaration.updated_at)
+            )
+            return [dict(row.payload) for row in rows]
+
     async def put(self, kind: str, items: Sequence[tuple[str, dict[str, Any], datetime]]) -> None:
         if not items:
             return

@@ -45,8 +45,25 @@ def console_shows_the_demo_accounts(printed: str) -> None:
         wait_for(lambda: all(name in browser.get(f"{url}/accounts").text for name in names), 30, "every demo account on the console")
 
 
-def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
-    marker = f"radar-up-{uuid.uuid4().hex}"
+def logged_alerts(alert_log: Path) -> list[dict]:
+    """The alerts `radar up` wrote to its alert log so far (none while the file does not exist)."""
+    if not alert_log.exists():
+        return []
+    return [json.loads(line) for line in alert_log.read_text().splitlines() if line.strip()]
+
+
+def ctrl_c(process: subprocess.Popen[bytes]) -> int:
+    """What Ctrl-C in a terminal sends, to the whole group; killed if it does not end within 90 s."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        return process.wait(90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+
+
+def radar_up_env(marker: str) -> dict[str, str]:
+    """The environment of a newcomer's `radar up`: no Kafka, database or Slack of the suite's, free ports."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -61,6 +78,12 @@ def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tm
             "RADAR_SIGNALS_PORT": str(free_port()),
         }
     )
+    return env
+
+
+def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    marker = f"radar-up-{uuid.uuid4().hex}"
+    env = radar_up_env(marker)
     output = tmp_path / "radar-up.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up", "--demo"],
@@ -76,9 +99,7 @@ def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tm
         def alerts() -> list[dict]:
             if process.poll() is not None:
                 raise AssertionError(f"radar up exited with {process.returncode}:\n{output.read_text()[-5000:]}")
-            if not alert_log.exists():
-                return []
-            return [json.loads(line) for line in alert_log.read_text().splitlines() if line.strip()]
+            return logged_alerts(alert_log)
 
         try:
             found = wait_for(alerts, 60, "the first demo alert in .radar/alerts.ndjson", interval=0.5)
@@ -90,12 +111,7 @@ def test_radar_up_demo_shows_alerts_within_a_minute_and_ctrl_c_leaves_nothing(tm
         assert "🔔" in output.read_text()  # printed to the terminal as well
         console_shows_the_demo_accounts(output.read_text())
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-        try:
-            code = process.wait(90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
+        code = ctrl_c(process)
     assert code == 0, output.read_text()[-5000:]
     wait_for(lambda: processes_with_marker(marker) == [], 10, f"every process of radar up to exit (left: {processes_with_marker(marker)})")
     assert "stopped; no process left behind" in output.read_text()
