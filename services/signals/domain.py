@@ -576,9 +576,10 @@ def _quiet_usage(state: AccountState, event: UsageEvent, rules: Rules) -> bool:
     limit = state.limits.get(metric)
     if limit and used / limit >= rules.lowest_trigger:
         utilization = used / limit
-        thresholds = rules.seat_thresholds if metric == rules.seat_metric else rules.thresholds
-        if any(utilization >= t and t not in usage.fired for t in thresholds):
-            return False
+        fired = usage.fired
+        for threshold in rules.seat_thresholds if metric == rules.seat_metric else rules.thresholds:
+            if utilization >= threshold and threshold not in fired:
+                return False  # a loop, not any() over a generator: at a limit, every event asks
         if not usage.sustained_fired and utilization >= rules.sustained_utilization:
             if _sustained_before(state, metric, limit, rules) is not None:
                 return False

@@ -163,23 +163,19 @@ class AccountStates:
         self.dirty.clear()
 
 
-def _already_applied(state: AccountState, record: Record) -> bool:
-    """Whether the account's state already holds this record: after a crash, Kafka redelivers from the last
-    committed offset, which may be far behind the last state written; the offset kept with the state makes
-    that replay exact whatever its length (an id window would not: it forgets)."""
-    return record.offset >= 0 and state.source_offsets.get(record.source, -1) >= record.offset
-
-
 def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) -> BatchResult:
+    """Applies each record's items to their accounts' states, skipping what a state already holds: after a crash,
+    Kafka redelivers from the last committed offset, which may be far behind the last state written; the offset kept
+    with the state makes that replay exact whatever its length (an id window would not: it forgets)."""
     result = BatchResult()
     signals, dirty, cached = result.signals, states.dirty, states.cache
     for record in records:
         items, problems = decode(record)
+        is_update, source, offset, partition, applied = record.is_account_update, record.source, record.offset, record.partition, 0
         if problems:
             result.rejected += problems
-            if record.is_account_update:
+            if is_update:
                 result.rejected_accounts += len(problems)
-        partition, applied = record.partition, 0
         # decided once per account and record: a grouped record carries several events of one account
         replayed: dict[str, bool] = {}
         for item in items:
@@ -187,14 +183,15 @@ def apply_batch(records: Iterable[Record], states: AccountStates, rules: Rules) 
             state = cached.get(account_id) or states.get(account_id, partition)
             skip = replayed.get(account_id)
             if skip is None:
-                skip = replayed[account_id] = _already_applied(state, record)
-                if not skip and record.offset >= 0:
-                    state.source_offsets[record.source] = record.offset
+                offsets = state.source_offsets
+                skip = replayed[account_id] = offset >= 0 and offsets.get(source, -1) >= offset
+                if not skip and offset >= 0:
+                    offsets[source] = offset
             if skip:
                 result.replayed += 1
-                result.replayed_accounts += record.is_account_update
+                result.replayed_accounts += is_update
                 continue
-            if record.is_account_update:
+            if is_update:
                 emitted = apply_account_update(state, item, rules)  # type: ignore[arg-type]
                 result.processed_accounts += 1
             else:
