@@ -64,7 +64,8 @@ CHANNELS = 8  # Slack webhooks the crossings take turns on: one message per webh
 CONNECTIONS = 32  # keep-alive connections to ingest; a request waits for a free one (and the rate then falls short)
 PLANTED_LIMIT, PLANTED_QUANTITY = 1_000, 850  # 85 %: crosses 80 % only
 QUIET_LIMIT = 1e9
-TARGET_P50, TARGET_P99 = 0.150, 0.500
+TARGET_P50, TARGET_P99 = 0.150, 0.500  # issue 19's; design.md's table asks p50 < 100 ms
+DESIGN_P50 = 0.100
 SERVICES = ("notifier", "scoring", "signals", "ingest")  # started in this order, stopped in the reverse
 PLANTED = re.compile(rb"p[0-9a-f]{8}-\d+-\d+")
 
@@ -481,7 +482,10 @@ async def measure(
     (baseline, low), (target, main) = results[0], results[1]
     print(f"ratio p99 at {target.rate:,.0f}/s over p99 at {baseline.rate:,.0f}/s: {main.p99 / low.p99:.2f} (p50: {main.p50 / low.p50:.2f})")
     met = main.p99 < TARGET_P99 and main.p50 < TARGET_P50 and held(target, main)
-    print(f"target p99 < {ms(TARGET_P99)} and p50 < {ms(TARGET_P50)} at {target.rate:,.0f}/s sustained: {'met' if met else 'NOT met'}")
+    print(
+        f"target p99 < {ms(TARGET_P99)} and p50 < {ms(TARGET_P50)} at {target.rate:,.0f}/s sustained: {'met' if met else 'NOT met'} "
+        f"(design.md's p50 < {ms(DESIGN_P50)}: {'met' if met and main.p50 < DESIGN_P50 else 'NOT met'})"
+    )
     if options.find_max:
         sustained = [(stage, result) for stage, result in results[1:] if held(stage, result)]
         if sustained:
@@ -492,8 +496,9 @@ async def measure(
             )
         else:
             print("highest rate sustained: none of the stages held")
-    duplicates = sum(result.duplicates for _stage, result in results)
-    print(f"duplicates over the run: {duplicates}; messages naming no planted account: {slack.unplanted}")
+    # counted again at the end: a repeat may come after its stage's figures were taken
+    duplicates = sum(max(0, slack.count(account) - 1) for stage, _result in results for account in stage.planted)
+    print(f"Slack messages repeated over the run: {duplicates}; messages naming no planted account: {slack.unplanted}")
 
 
 def main() -> None:
