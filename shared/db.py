@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     event,
     text,
@@ -31,8 +32,26 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.schemas import utcnow
 
 
+class _SqliteUtcDateTime(TypeDecorator[datetime]):
+    """SQLite keeps no time zone: times are stored in UTC and read back aware, as PostgreSQL's timestamptz
+    answers, so code comparing them with aware times works on both (the `radar up` default is SQLite)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC).replace(tzinfo=None) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {
+        datetime: DateTime(timezone=True).with_variant(_SqliteUtcDateTime(), "sqlite"),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class ApiKey(Base):
