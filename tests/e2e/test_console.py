@@ -82,9 +82,12 @@ def test_log_in_rank_open_an_account_see_its_charts_and_dismiss_an_alert_seen_in
     # the other pages render their charts
     page.goto(f"{base}/ui/pipeline")
     assert page.locator('#stages [data-stage="lost"] .count').inner_text() == "1"
+    assert page.locator('#stages [data-stage="won"] .count').inner_text() == "1"  # Globex's upgrade won its opportunity
     page.screenshot(path=str(tmp_path / "pipeline.png"), full_page=True)
     page.goto(f"{base}/ui/outcomes")
-    page.wait_for_selector('[data-chart="lines"][data-drawn="true"]')
+    assert (page.locator("#kpi-nrr").inner_text(), page.locator("#kpi-grr").inner_text()) == ("120.0%", "100.0%")  # LEDGER's Q4
+    page.wait_for_selector('[data-source="revenue-nrr"][data-drawn="true"] canvas')
+    page.wait_for_selector('[data-source="signals-type"][data-drawn="true"] canvas')
     page.screenshot(path=str(tmp_path / "outcomes.png"), full_page=True)
     page.goto(f"{base}/ui/live")
     listed = len(console_stack.alert_ids)

@@ -101,9 +101,16 @@ def test_usage_charts_run_from_the_signals_to_the_current_value_with_the_thresho
     assert chart.as_json()["metric"] == "api_calls"
 
 
-def test_seats_come_from_the_first_seat_metric() -> None:
+def test_seats_come_from_the_first_seat_metric_else_the_licence() -> None:
     assert views.seats({"api_calls": {"value": 1, "limit": 2}}) is None
-    assert views.seats({"seats": {"value": 45, "limit": 50}}) == views.Seats(45, 50, 0.9)
+    assert views.seats({"seats": {"value": 45, "limit": 50}}, {"seats": 60}) == views.Seats(45, 50, 0.9)
+    assert views.seats({}, {"seats": 60, "api_calls": 10}) == views.Seats(None, 60, None)
+    assert views.seats({}, {"seats": "many"}) is None
+
+
+def test_event_times_read_as_utc_minutes() -> None:
+    assert views.event_time({"event_timestamp": "2026-11-10T13:30:59+01:00"}) == "2026-11-10 12:30 UTC"
+    assert views.event_time({}) == "" and views.event_time({"event_timestamp": "soon"}) == "soon"
 
 
 def _alert(alert_id: str) -> dict:

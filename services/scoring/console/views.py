@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from services.scoring.outcomes import ALL, Stage
@@ -261,18 +261,34 @@ def usage_charts(usage: Mapping[str, Mapping[str, Any]], signals: Iterable[Mappi
 
 @dataclass(frozen=True)
 class Seats:
-    used: float
+    used: float | None  # None: licensed, no seat usage reported yet
     licensed: float
-    share: float
+    share: float | None
 
 
-def seats(usage: Mapping[str, Mapping[str, Any]]) -> Seats | None:
-    """Seats in use against the licence, from the first seat-like usage metric the account reports."""
+def seats(usage: Mapping[str, Mapping[str, Any]], limits: Mapping[str, Any] | None = None) -> Seats | None:
+    """Seats in use against the licence, from the first seat-like usage metric the account reports; else the
+    licence alone when the account declares one."""
     for metric in SEAT_METRICS:
         if metric in usage and usage[metric].get("limit"):
             used, licensed = float(usage[metric].get("value") or 0), float(usage[metric]["limit"])
             return Seats(used, licensed, used / licensed)
+    for metric in SEAT_METRICS:
+        if isinstance((limit := (limits or {}).get(metric)), int | float) and limit > 0:
+            return Seats(None, float(limit), None)
     return None
+
+
+def event_time(signal: Mapping[str, Any]) -> str:
+    """A signal's event time for people: `2026-11-10 12:00 UTC` ('' when it has none)."""
+    raw = signal.get("event_timestamp")
+    if not raw:
+        return ""
+    try:
+        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return str(raw)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ----------------------------------------------------------------------------- alerts
