@@ -555,7 +555,7 @@ def _quiet_usage(state: AccountState, event: UsageEvent, rules: Rules) -> bool:
     if hashed in recent.seen:
         return True  # a duplicate, ignored
     anchor = state.billing_anchor
-    # a validated event is at offset zero (shared.schemas): its date is the UTC day, with no conversion to ask for
+    # a decoded event is at offset zero (shared.wire): its date is the UTC day, with no conversion to ask for
     period, week, last_week = _calendar(event.timestamp.date(), anchor.day if anchor else 1)
     if period != state.period:
         return False
