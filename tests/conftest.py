@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,16 +101,22 @@ def database_factory(pg_admin_url: str) -> Iterator[Callable[[], str]]:
     created: list[str] = []
 
     def make() -> str:
-        name = f"radar_{uuid.uuid4().hex[:12]}"
-        _run(_admin_execute(pg_admin_url, f'CREATE DATABASE "{name}"'))
-        created.append(name)
-        url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-        _run_sync_in_thread(upgrade_database, url)
+        url = create_database(pg_admin_url)
+        created.append(url.rsplit("/", 1)[1])
         return url
 
     yield make
     for name in created:
         _run(_admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def create_database(admin_url: str) -> str:
+    """A new database on the cluster `admin_url` reaches, migrated to the newest revision; its URL."""
+    name = f"radar_{uuid.uuid4().hex[:12]}"
+    _run(_admin_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    _run_sync_in_thread(upgrade_database, url)
+    return url
 
 
 def _run_sync_in_thread(function, *args) -> None:  # type: ignore[no-untyped-def]
@@ -152,8 +159,13 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
+        # JSON-valued variables (the Slack webhooks) are parsed by the services' own environment source, not here
         return Settings(
-            **{key.lower(): value for key, value in self.env.items() if key.startswith(("RADAR_", "KAFKA_", "DATABASE_", "SLACK_"))}
+            **{
+                key.lower(): value
+                for key, value in self.env.items()
+                if key.startswith(("RADAR_", "KAFKA_", "DATABASE_", "SLACK_")) and not value.startswith("{")
+            }
         )
 
     @property
@@ -211,38 +223,46 @@ class ServiceProcess:
         return self.process.returncode
 
 
+def launch_service(name: str, stack: Stack, workdir: Path, log_path: Path, ready_timeout: float = 90, **extra_env: str) -> ServiceProcess:
+    """`radar serve NAME` as a real process in its own group, once its /readyz answers 200 (`ready_timeout` 0:
+    at once, without waiting)."""
+    env = {**os.environ, **stack.env, **extra_env}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", name],
+        cwd=workdir,
+        env=env,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = ServiceProcess(name, process, log_path)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}:\n{service.log()[-4000:]}")
+        try:
+            return httpx.get(stack.url(name, "/readyz"), timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if ready_timeout:
+        try:
+            wait_for(ready, ready_timeout, f"{name} to become ready", interval=0.25)
+        except AssertionError:
+            print(service.log()[-4000:])
+            service.stop(signal.SIGKILL)
+            raise
+    return service
+
+
 @pytest.fixture
 def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Starts `radar serve NAME` as a real process and waits for its /readyz; stops it after the test."""
     started: list[ServiceProcess] = []
 
     def start(name: str, stack: Stack, ready_timeout: float = 90, **extra_env: str) -> ServiceProcess:
-        log_path = tmp_path / f"{name}-{len(started)}.log"
-        env = {**os.environ, **stack.env, **extra_env}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name],
-            cwd=tmp_path,
-            env=env,
-            stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        service = ServiceProcess(name, process, log_path)
+        service = launch_service(name, stack, tmp_path, tmp_path / f"{name}-{len(started)}.log", ready_timeout, **extra_env)
         started.append(service)
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"{name} exited with {process.returncode}:\n{service.log()[-4000:]}")
-            try:
-                return httpx.get(stack.url(name, "/readyz"), timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        try:
-            wait_for(ready, ready_timeout, f"{name} to become ready", interval=0.25)
-        except AssertionError:
-            print(service.log()[-4000:])
-            raise
         return service
 
     yield start
@@ -258,6 +278,7 @@ class SlackReceiver:
     server: HTTPServer
     path: str = "/services/T000/B000/XXXX"
     messages: list[dict] = field(default_factory=list)
+    by_alert: Counter[str] = field(default_factory=Counter)  # messages per alert id
     attempts: int = 0
     failures: ScriptedFailures = field(default_factory=ScriptedFailures)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -284,11 +305,27 @@ class SlackReceiver:
             if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
                 return Response("no_text", status=400, content_type="text/plain")
             self.messages.append(payload)
+            for block in payload.get("blocks") or []:
+                if isinstance(block, dict) and str(block.get("block_id", "")).startswith("alert:"):
+                    self.by_alert[block["block_id"].removeprefix("alert:")] += 1
         return Response("ok", status=200, content_type="text/plain")
+
+    def duplicates(self) -> dict[str, int]:
+        """Alert ids Slack was given more than once (a message's action block names its alert)."""
+        return {alert_id: count for alert_id, count in self.by_alert.items() if count > 1}
 
     def wait_for_messages(self, count: int, timeout: float = 60) -> list[dict]:
         wait_for(lambda: len(self.messages) >= count, timeout, f"{count} Slack messages (have {len(self.messages)})")
         return self.messages
+
+
+def serve_slack() -> SlackReceiver:
+    """A Slack stand-in listening on a free loopback port; stop it with `receiver.server.stop()`."""
+    server = HTTPServer(host="127.0.0.1", port=free_port())
+    server.start()
+    receiver = SlackReceiver(server)
+    server.expect_request(receiver.path, method="POST").respond_with_handler(receiver.handle)
+    return receiver
 
 
 @pytest.fixture
@@ -296,11 +333,8 @@ def slack_factory() -> Iterator[Callable[[], SlackReceiver]]:
     servers: list[HTTPServer] = []
 
     def make() -> SlackReceiver:
-        server = HTTPServer(host="127.0.0.1", port=free_port())
-        server.start()
-        servers.append(server)
-        receiver = SlackReceiver(server)
-        server.expect_request(receiver.path, method="POST").respond_with_handler(receiver.handle)
+        receiver = serve_slack()
+        servers.append(receiver.server)
         return receiver
 
     yield make
@@ -331,6 +365,6 @@ def api_key_factory() -> Callable[..., str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The folder decides the marker, so `-m unit` etc. always select the right tests."""
     for item in items:
-        for kind in ("unit", "integration", "e2e"):
+        for kind in ("unit", "integration", "e2e", "faults"):
             if f"{os.sep}{kind}{os.sep}" in str(item.fspath):
                 item.add_marker(getattr(pytest.mark, kind))
