@@ -125,11 +125,6 @@ _EVENTS_DECODER = msgspec.json.Decoder(list[WireEvent])  # type: ignore[valid-ty
 _EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
 
-def tag_of(event: msgspec.Struct) -> str:
-    """The event's `type`, which msgspec keeps as the Struct's tag rather than as a field."""
-    return event.__struct_config__.tag  # type: ignore[return-value]
-
-
 def from_model(model: BaseModel) -> Any:
     """A validated Pydantic event (or user) as its Struct, value for value: built, not validated again, since
     Python's `re` and Pydantic's regex differ at the edges (what `\\s` matches), and Pydantic has decided."""
@@ -201,6 +196,5 @@ __all__ = [
     "decode_event",
     "decode_events",
     "from_model",
-    "tag_of",
     "user_model",
 ]

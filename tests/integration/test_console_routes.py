@@ -8,9 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
 
+from services.scoring.console import queries
+from shared.db import AccountAttention, AlertRecord, Score, create_engine, sessionmaker
+from shared.schemas import utcnow
 from tests.fixtures.scoring import ScoringApi
 
 
@@ -80,3 +84,70 @@ def test_a_revoked_key_is_logged_out_at_the_next_page(scoring_api: ScoringApi, d
         gone = client.get("/ui/pipeline")
         assert gone.status_code == 303 and gone.headers["location"] == "/ui/login"
         assert client.get("/ui/live/alerts").status_code == 401
+
+
+def test_forms_posted_from_another_site_are_refused_and_every_answer_carries_the_headers(scoring_api: ScoringApi) -> None:
+    """SameSite=Strict keeps the cookie off another site's requests, not off a sibling subdomain's, and logging in
+    needs no cookie: each POST also checks Sec-Fetch-Site (or Origin) names the console's own origin."""
+    key = scoring_api.headers["Authorization"].removeprefix("Bearer ")
+    host = scoring_api.base_url.split("://", 1)[1]
+    with logged_in(scoring_api) as client:
+        for foreign in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            for path, form in (("/ui/login", {"key": key}), ("/ui/logout", {}), ("/ui/alerts/alert:nope/dismiss", {"reason": "x"})):
+                refused = client.post(path, data=form, headers=foreign)
+                assert refused.status_code == 403 and "another site" in refused.json()["detail"], (path, foreign)
+                assert "set-cookie" not in refused.headers
+        own = {"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+        assert client.post("/ui/alerts/alert:nope/dismiss", data={"reason": "x"}, headers=own).status_code == 404
+        assert client.post("/ui/alerts/alert:nope/dismiss", data={"reason": "x"}, headers={"Origin": f"http://{host}"}).status_code == 404
+        assert client.get("/ui/accounts").status_code == 200  # still logged in: no refused logout went through
+        oversized = client.post("/ui/alerts/alert:nope/dismiss", data={"reason": "x" * 5000})
+        assert oversized.status_code == 413
+        for answer in (client.get("/ui/live/alerts"), oversized, client.get("/ui/static/console.js"), client.get("/ui")):
+            assert (
+                answer.headers["x-content-type-options"] == "nosniff"
+                and "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+            )
+        assert client.get("/ui/live/alerts").headers["cache-control"] == "no-store"
+        assert "no-store" not in client.get("/ui/static/console.js").headers.get("cache-control", "")
+        assert "content-security-policy" not in client.get("/v1/accounts", headers=scoring_api.headers).headers
+
+
+async def test_the_live_feed_catches_up_on_a_burst_and_an_ended_snooze_is_not_shown(backend_database_url: str) -> None:
+    """More alerts between two polls than one answer holds come over the next polls, oldest first, none skipped."""
+    engine = create_engine(backend_database_url)
+    sessions = sessionmaker(engine)
+    start = utcnow() - timedelta(hours=1)
+    try:
+        async with sessions.begin() as session:
+            session.add_all(
+                AlertRecord(
+                    alert_id=f"a{n:02d}",
+                    signal_id=f"s{n:02d}",
+                    account_id="acme",
+                    payload={"alert_id": f"a{n:02d}", "created_at": (start + timedelta(seconds=n)).isoformat()},
+                    created_at=start + timedelta(seconds=n),
+                )
+                for n in range(25)
+            )
+            session.add(Score(account_id="acme", score=80, tier="immediate", breakdown={}, inputs={}, updated_at=start))
+            session.add(AccountAttention(account_id="acme", snoozed_until=start))
+        async with sessions() as session:
+            newest = await queries.alerts_since(session, start - timedelta(seconds=1))
+            assert [payload["alert_id"] for payload, _ in newest] == [f"a{n:02d}" for n in range(24, 4, -1)]
+            shown, after = [], start - timedelta(seconds=1)
+            for _poll in range(3):
+                found = await queries.alerts_since(session, after, catching_up=True)
+                assert [at for _, at in found] == sorted((at for _, at in found), reverse=True)  # newest first, as the page reads it
+                shown += [payload["alert_id"] for payload, _ in reversed(found)]
+                after = found[0][1] if found else after
+            assert shown == [f"a{n:02d}" for n in range(25)]
+            page = await queries.account_page(session, "acme")
+        assert page is not None and page.alerts and all(row.snoozed_until is None for row in page.alerts)
+    finally:
+        await engine.dispose()

@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.console import views
-from services.scoring.outcomes import Stage, segment_for
+from services.scoring.outcomes import segment_for
+from services.scoring.outcomes_repository import OPEN
 from shared.db import (
     Account,
     AccountAttention,
@@ -25,6 +26,7 @@ from shared.db import (
     ScoreHistory,
     SignalRecord,
 )
+from shared.schemas import utcnow
 
 TREND_POINTS = 20
 ALERTS_SHOWN = 20
@@ -155,7 +157,7 @@ async def _last_signals(session: AsyncSession, ids: Sequence[str]) -> dict[str, 
 
 async def owners(session: AsyncSession) -> list[str]:
     """The owners to filter by (ix_scores_owner)."""
-    return [o for o in (await session.scalars(select(Score.owner).where(Score.owner.is_not(None)).distinct().order_by(Score.owner))).all()]
+    return list((await session.scalars(select(Score.owner).where(Score.owner.is_not(None)).distinct().order_by(Score.owner))).all())
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,7 @@ async def account_page(session: AsyncSession, account_id: str) -> AccountPageDat
             )
         ).all()
     }
-    routes = dict(
-        (await session.execute(select(OutboxAlert.alert_id, OutboxAlert.route).where(OutboxAlert.alert_id.in_(alert_ids)))).tuples().all()
-    )
+    routes = dict((await session.execute(select(OutboxAlert.alert_id, OutboxAlert.route).where(OutboxAlert.alert_id.in_(alert_ids)))).all())
     deliveries: dict[str, list[tuple[str, str, int]]] = {}
     for alert_id, channel, status, attempts in (
         await session.execute(
@@ -209,6 +209,9 @@ async def account_page(session: AsyncSession, account_id: str) -> AccountPageDat
     ).all():
         deliveries.setdefault(alert_id, []).append((channel, status, attempts))
     attention = await session.get(AccountAttention, account_id)
+    snoozed_until = attention.snoozed_until if attention else None
+    if snoozed_until is not None and snoozed_until <= utcnow():
+        snoozed_until = None  # a snooze that has ended holds nothing back: not shown
     opportunity = await session.scalar(
         select(Opportunity).where(Opportunity.account_id == account_id).order_by(Opportunity.identified_at.desc()).limit(1)
     )
@@ -217,7 +220,7 @@ async def account_page(session: AsyncSession, account_id: str) -> AccountPageDat
         account=account,
         score=score,
         signals=[dict(s) for s in signals],
-        alerts=views.alert_rows(alerts, closed, routes, deliveries, attention.snoozed_until if attention else None),
+        alerts=views.alert_rows(alerts, closed, routes, deliveries, snoozed_until),
         opportunity=opportunity,
         trend=trend,
     )
@@ -232,12 +235,11 @@ async def pipeline(session: AsyncSession) -> tuple[list[views.StageTotal], list[
             )
         )
     ).all()
-    open_stages = [Stage.IDENTIFIED.value, Stage.QUALIFIED.value, Stage.PROPOSAL.value]
     largest = (
         await session.execute(
             select(Opportunity, Account.name)
             .outerjoin(Account, Account.account_id == Opportunity.account_id)
-            .where(Opportunity.stage.in_(open_stages))
+            .where(Opportunity.stage.in_(OPEN))
             .order_by(Opportunity.expected_amount.desc().nulls_last(), Opportunity.opportunity_id)
             .limit(OPPORTUNITIES_SHOWN)
         )
@@ -245,11 +247,18 @@ async def pipeline(session: AsyncSession) -> tuple[list[views.StageTotal], list[
     return views.pipeline_totals(totals), [(o, name or o.account_id) for o, name in largest]
 
 
-async def alerts_since(session: AsyncSession, after: datetime | None, limit: int = 20) -> list[tuple[dict[str, Any], datetime]]:
-    """The newest alerts (after `after` when given), newest first: what the live page polls for."""
+async def alerts_since(
+    session: AsyncSession, after: datetime, limit: int = 20, catching_up: bool = False
+) -> list[tuple[dict[str, Any], datetime]]:
+    """Alerts created after `after`, newest first: what the live page polls for. Its first poll shows the newest
+    `limit`; a later one (`catching_up`) takes the oldest `limit` since the last shown, so a burst of more than
+    `limit` alerts between two polls comes over the next ones instead of being skipped."""
+    created = AlertRecord.created_at
     statement = (
-        select(AlertRecord.payload, AlertRecord.created_at).order_by(AlertRecord.created_at.desc(), AlertRecord.alert_id).limit(limit)
+        select(AlertRecord.payload, created)
+        .where(created > after)
+        .order_by(*((created, AlertRecord.alert_id) if catching_up else (created.desc(), AlertRecord.alert_id)))
+        .limit(limit)
     )
-    if after is not None:
-        statement = statement.where(AlertRecord.created_at > after)
-    return [(dict(payload), at) for payload, at in (await session.execute(statement)).all()]
+    found = [(dict(payload), at) for payload, at in (await session.execute(statement)).all()]
+    return found[::-1] if catching_up else found

@@ -2,8 +2,9 @@
 
 Login takes a key with the `read` scope from a form and keeps it in an HttpOnly, SameSite=Strict cookie (never in
 a URL); every page checks it like the API checks a bearer key, so `radar keys revoke` logs the console out at the
-next click. Alert actions go through services/notifier/actions.py, the same code as the notifier's actions API
-and its Slack buttons, in the shared database: the effect is the same wherever the click is made.
+next click; a form posted from another origin is refused (`same_origin`), and every answer under /ui carries
+SECURITY_HEADERS (`ConsoleHeaders`). Alert actions go through services/notifier/actions.py, the same code as the
+notifier's actions API and its Slack buttons, in the shared database: the effect is the same wherever the click is made.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from services.notifier.actions import AlertActions
 from services.notifier.outbox import Outbox, UnknownAlert
 from services.scoring import outcomes_service
 from services.scoring.console import queries, views
 from services.scoring.domain import AccountState
-from services.scoring.outcomes import custom_period, quarters_up_to, segment_for
+from services.scoring.outcomes import OPEN_STAGES, custom_period, quarters_up_to, segment_for
 from services.scoring.outcomes_service import Scope
 from shared.auth import Principal, require_scope
 from shared.schemas import utcnow
@@ -42,6 +45,30 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+_PAGE_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()]
+_STATIC_HEADERS = [(name, value) for name, value in _PAGE_HEADERS if name != b"cache-control"]  # the vendored files may be cached
+
+
+class ConsoleHeaders:
+    """SECURITY_HEADERS on every answer under /ui: pages, but also the redirects, the live feed, the refusals FastAPI
+    words as JSON and the static files (those without `no-store`). Pure ASGI: the API's requests pay one prefix test."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != "/ui" and not path.startswith("/ui/"):
+            await self.app(scope, receive, send)
+            return
+        headers = _STATIC_HEADERS if path.startswith("/ui/static/") else _PAGE_HEADERS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class LoginRequired(Exception):
@@ -60,6 +87,21 @@ def page_url(path: str, params: dict[str, str]) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
+def same_origin(request: Request) -> None:
+    """Refuses (403) a form a browser posts from another origin. SameSite=Strict keeps the cookie off cross-site
+    requests, but not off a sibling subdomain's (the same site), and logging in needs no cookie at all (login CSRF).
+    Browsers send Sec-Fetch-Site, or at least Origin, with every POST; a client sending neither (curl, a script) is
+    not a browser, and carries no one else's cookie."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        allowed = fetch_site in ("same-origin", "none")  # none: the user's own action (typed, bookmarked)
+    else:
+        origin = request.headers.get("origin")
+        allowed = origin is None or urlsplit(origin).netloc == request.headers.get("host")
+    if not allowed:
+        raise HTTPException(403, "this form was posted from another site: post it from the console's own pages")
+
+
 def install_console(app: FastAPI, runtime: Any) -> None:
     """Mounts /ui on the scoring app; `runtime` is the ScoringRuntime (sessions, keys, config)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -75,11 +117,10 @@ def install_console(app: FastAPI, runtime: Any) -> None:
     actions = AlertActions(Outbox(runtime.sessions), runtime.sessions)
     segments = runtime.config.outcomes.segments
     router = APIRouter(prefix="/ui", include_in_schema=False)
+    posted_here = [Depends(same_origin)]  # on every POST
 
     def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-        response = templates.TemplateResponse(request, template, context, status_code=status_code)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+        return templates.TemplateResponse(request, template, context, status_code=status_code)
 
     async def viewer(request: Request) -> Principal:
         token = request.cookies.get(COOKIE)
@@ -93,9 +134,16 @@ def install_console(app: FastAPI, runtime: Any) -> None:
             raise
 
     async def form(request: Request) -> dict[str, str]:
-        body = await request.body()
-        if len(body) > FORM_LIMIT:
-            raise HTTPException(413, f"form: at most {FORM_LIMIT} bytes")
+        """The urlencoded form, never buffering more than FORM_LIMIT (as ingest's read_body does for its limit)."""
+        declared = request.headers.get("content-length", "")
+        too_large = HTTPException(413, f"form: at most {FORM_LIMIT} bytes")
+        if declared.isdigit() and int(declared) > FORM_LIMIT:
+            raise too_large
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > FORM_LIMIT:
+                raise too_large
         return {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
 
     @router.get("")
@@ -106,7 +154,7 @@ def install_console(app: FastAPI, runtime: Any) -> None:
     async def login_page(request: Request) -> Response:
         return render(request, "login.html", error=None)
 
-    @router.post("/login")
+    @router.post("/login", dependencies=posted_here)
     async def login(request: Request) -> Response:
         key = (await form(request)).get("key", "").strip()
         principal = await runtime.keys.authenticate(key) if key and "\x00" not in key else None
@@ -119,7 +167,7 @@ def install_console(app: FastAPI, runtime: Any) -> None:
         )
         return response
 
-    @router.post("/logout")
+    @router.post("/logout", dependencies=posted_here)
     async def logout() -> Response:
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(COOKIE, path="/ui")
@@ -185,7 +233,7 @@ def install_console(app: FastAPI, runtime: Any) -> None:
             dismiss_reasons=DISMISS_REASONS,
         )
 
-    @router.post("/alerts/{alert_id:path}/{action}")
+    @router.post("/alerts/{alert_id:path}/{action}", dependencies=posted_here)
     async def alert_action(request: Request, alert_id: str, action: str) -> Response:
         principal = await viewer(request)
         fields = await form(request)
@@ -211,7 +259,7 @@ def install_console(app: FastAPI, runtime: Any) -> None:
         principal = await viewer(request)
         async with runtime.sessions() as session:
             totals, largest = await queries.pipeline(session)
-        open_total = sum(t.amount for t in totals if t.stage in ("identified", "qualified", "proposal"))
+        open_total = sum(t.amount for t in totals if t.stage in OPEN_STAGES)
         return render(
             request,
             "pipeline.html",
@@ -263,7 +311,7 @@ def install_console(app: FastAPI, runtime: Any) -> None:
         if after is not None and after.tzinfo is None:
             return JSONResponse({"detail": "after: give a timezone"}, status_code=422)
         async with runtime.sessions() as session:
-            found = await queries.alerts_since(session, after or utcnow() - timedelta(days=365))
+            found = await queries.alerts_since(session, after or utcnow() - timedelta(days=365), catching_up=after is not None)
         items = [
             {
                 "alert_id": payload["alert_id"],
@@ -278,10 +326,11 @@ def install_console(app: FastAPI, runtime: Any) -> None:
             }
             for payload, at in found
         ]
-        return JSONResponse({"items": items}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"items": items})
 
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
+    app.add_middleware(ConsoleHeaders)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _exc: LoginRequired) -> Response:

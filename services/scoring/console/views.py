@@ -54,6 +54,11 @@ def percent(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def moment(value: datetime | str) -> datetime:
+    """A time from a stored payload: ISO 8601 text (`Z` included, Python 3.11 reads it) or already a datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
 # ----------------------------------------------------------------------------- filters and pages
 
 
@@ -235,15 +240,13 @@ def usage_charts(usage: Mapping[str, Mapping[str, Any]], signals: Iterable[Mappi
     for signal in signals:
         metric, value, at = signal.get("metric"), signal.get("value"), signal.get("event_timestamp")
         if metric in usage and isinstance(value, int | float) and at:
-            moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at).replace("Z", "+00:00"))
-            history.setdefault(metric, []).append((moment.timestamp(), float(value)))
+            history.setdefault(metric, []).append((moment(at).timestamp(), float(value)))
     charts = []
     for metric in sorted(usage):
         current = usage[metric]
         limit = float(current.get("limit") or 0)
         at = current.get("at")
-        moment = at if isinstance(at, datetime) else (datetime.fromisoformat(str(at).replace("Z", "+00:00")) if at else now)
-        points = sorted({*history.get(metric, []), (moment.timestamp(), float(current.get("value") or 0))})
+        points = sorted({*history.get(metric, []), (moment(at).timestamp() if at else now.timestamp(), float(current.get("value") or 0))})
         lines = {"limit": limit, **{f"{int(share * 100)}%": round(limit * share, 4) for share in USAGE_LINES}}
         charts.append(
             UsageChart(
@@ -285,10 +288,9 @@ def event_time(signal: Mapping[str, Any]) -> str:
     if not raw:
         return ""
     try:
-        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        return moment(raw).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     except ValueError:
         return str(raw)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ----------------------------------------------------------------------------- alerts
@@ -348,7 +350,7 @@ def alert_rows(
                 title=signal_summary(signal) if signal else humanize(str(alert.get("kind", "alert"))),
                 score=int(alert.get("score") or 0),
                 tier=str(alert.get("tier") or ""),
-                created_at=created if isinstance(created, datetime) else datetime.fromisoformat(str(created).replace("Z", "+00:00")),
+                created_at=moment(created),
                 status=status,
                 closed_reason=reason,
                 route=routes.get(alert_id),
