@@ -286,7 +286,10 @@ class QuietHours(_Section):
 
 
 class NotifierConfig(_Section):
-    max_attempts: int = Field(default=8, ge=1, description="after this many failed attempts a delivery goes to the DLQ")
+    max_attempts: int = Field(default=8, ge=1, description="a delivery goes to the DLQ after this many failed attempts...")
+    retry_for_seconds: float = Field(
+        default=86_400, ge=0, description="...and once its alert is this old: a receiver's outage shorter than this loses nothing"
+    )
     backoff_base_seconds: float = Field(default=1.0, gt=0)
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
     claim_seconds: float = Field(default=60.0, gt=0, description="how long a sender holds a claimed delivery")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from prometheus_client import Counter
 
 from services.notifier.channels import Channel, PermanentDelivery, RetryableDelivery
-from services.notifier.domain import quiet_until, retry_delay
+from services.notifier.domain import gives_up, quiet_until, retry_delay
 from services.notifier.outbox import DueDelivery, Outbox
 from shared.config import NotifierConfig
 from shared.observability import observe_end_to_end
@@ -27,6 +27,9 @@ DELIVERIES = Counter("radar_notifier_deliveries", "Delivery attempts, by channel
 DEAD_LETTERS = Counter("radar_notifier_dead_letters", "Deliveries given up on and sent to the DLQ topic, by channel", ["channel"])
 
 DeadLetter = Callable[[DueDelivery, str], Awaitable[None]]
+# a backed-off delivery is pulled forward only while its retry is at least this far off: until then no process can
+# have claimed it (a claim needs it due), so pulling it forward never lets two processes send it
+PULL_FORWARD_MARGIN_S = 2.0
 
 
 class Sender:
@@ -37,6 +40,7 @@ class Sender:
         self._dead_letter = dead_letter
         self._last_sent: dict[str, float] = {}
         self._paused_until: dict[str, datetime] = {}
+        self._backing_off: dict[str, dict[int, float]] = {}  # channel -> delivery id -> monotonic time of its retry
         self.wake = asyncio.Event()
 
     async def _pace(self, channel: Channel) -> None:
@@ -72,13 +76,15 @@ class Sender:
             if exc.rate_limited:
                 await self._wait_in_queue(due, channel, exc)
                 return
-            if due.attempts + 1 >= self._config.max_attempts:
+            age_s = (utcnow() - due.alert.created_at).total_seconds()
+            if gives_up(due.attempts + 1, age_s, self._config.max_attempts, self._config.retry_for_seconds):
                 await self._give_up(due, f"{exc} (after {due.attempts + 1} attempts)")
                 return
             delay = retry_delay(
                 due.attempts, exc.retry_after_s, random.random(), self._config.backoff_base_seconds, self._config.backoff_cap_seconds
             )
             await self._outbox.mark_retry(due.delivery_id, delay, str(exc))
+            self._backing_off.setdefault(channel.name, {})[due.delivery_id] = time.monotonic() + delay
             DELIVERIES.labels(due.channel, "retry").inc()
             log.warning("delivery of %s via %s will retry in %.1fs: %s", due.alert.alert_id, due.channel, delay, exc)
             return
@@ -87,20 +93,31 @@ class Sender:
             return
         if await self._outbox.mark_sent(due.delivery_id):
             observe_end_to_end(due.alert.signal.event_timestamp)
+        await self._pull_forward(channel.name)
         DELIVERIES.labels(due.channel, "sent").inc()
         log.info(
             "alert delivered",
             extra={"alert_id": due.alert.alert_id, "account_id": due.alert.account_id, "channel": due.channel, "attempt": due.attempts + 1},
         )
 
+    async def _pull_forward(self, channel_name: str) -> None:
+        """The channel took a message: it is back, so the deliveries that backed off during its outage go now
+        (paced) instead of each waiting out a backoff of up to `backoff_cap_seconds` after it recovered."""
+        waiting = self._backing_off.pop(channel_name, None)
+        if not waiting:
+            return
+        still_off = time.monotonic() + PULL_FORWARD_MARGIN_S
+        await self._outbox.release([delivery_id for delivery_id, retry_at in waiting.items() if retry_at > still_off])
+
     async def _wait_in_queue(self, due: DueDelivery, channel: Channel, exc: RetryableDelivery) -> None:
-        """429: the whole webhook pauses for Retry-After, and the delivery keeps its attempts: rate limits never drop."""
+        """429 (or a full disk): the whole channel pauses for Retry-After, and the delivery keeps its attempts: a
+        receiver that cannot take messages for a while never drops one."""
         delay = retry_delay(0, exc.retry_after_s, random.random(), self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
         resume_at = utcnow() + timedelta(seconds=delay)
         self._paused_until[channel.name] = resume_at
         await self._outbox.defer(due.delivery_id, resume_at)
         DELIVERIES.labels(due.channel, "rate_limited").inc()
-        log.warning("%s is rate limited; its queue waits %.1fs", due.channel, delay)
+        log.warning("%s cannot take messages (%s); its queue waits %.1fs", due.channel, exc, delay)
 
     async def _give_up(self, due: DueDelivery, error: str) -> None:
         """The DLQ record goes first: if we die before marking the row, it is retried, never lost."""
