@@ -34,12 +34,10 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -57,6 +55,7 @@ from shared.db import upgrade_database  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.topics import Topics  # noqa: E402
+from tests.faults.harness import SlackStandIn, account_body  # noqa: E402 (the fault suite's stand-in: one Slack for tests and benchmarks)
 
 TICK_SECONDS = 0.01  # one request every 10 ms
 PLANT_EVERY_TICKS = 25  # one crossing every 250 ms
@@ -68,65 +67,6 @@ TARGET_P50, TARGET_P99 = 0.150, 0.500  # issue 19's; design.md's table asks p50 
 DESIGN_P50 = 0.100
 SERVICES = ("notifier", "scoring", "signals", "ingest")  # started in this order, stopped in the reverse
 PLANTED = re.compile(rb"p[0-9a-f]{8}-\d+-\d+")
-
-
-# ----------------------------------------------------------------------------- the Slack stand-in
-
-
-class SlackStandIn:
-    """Answers like Slack's incoming webhook (200 "ok") on every path, and notes when each planted account's
-    message arrived (this process's monotonic clock, the one the load generator reads)."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, list[float]] = {}
-        self.unplanted = 0
-        self._lock = threading.Lock()
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the notifier's client expects of Slack
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                arrived = time.monotonic()
-                stand_in.record(body, arrived)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, channel: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/{channel}"
-
-    def record(self, body: bytes, arrived: float) -> None:
-        """A message names its account in its text and blocks; the first planted id found is the one it is about."""
-        found = PLANTED.search(body)
-        with self._lock:
-            if found is None:
-                self.unplanted += 1
-            else:
-                self.received.setdefault(found.group().decode(), []).append(arrived)
-
-    def first(self, account: str) -> float | None:
-        with self._lock:
-            times = self.received.get(account)
-            return times[0] if times else None
-
-    def count(self, account: str) -> int:
-        with self._lock:
-            return len(self.received.get(account, ()))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # ----------------------------------------------------------------------------- the hops on Kafka
@@ -169,12 +109,6 @@ class TopicWatch:
 
 def planted_account(tag: str, stage: int, index: int) -> str:
     return f"p{tag}-{stage}-{index}"
-
-
-def account_body(account: str, limit: float, channel: str | None = None) -> dict:
-    """The end-to-end test's account (a 48k ARR growth plan, a CSM and an AE), which scores into an alerting tier."""
-    owners = {"csm": "dana@vendor.example", "ae": "lee@vendor.example"} | ({"slack_channel": channel} if channel else {})
-    return {"name": account, "domains": ["example.com"], "plan": "growth", "limits": {"api_calls": limit}, "arr": 48_000, "owners": owners}
 
 
 async def declare(ingest: str, signals: str, key: str, accounts: dict[str, dict], progress: Progress, what: str) -> None:
@@ -337,7 +271,7 @@ async def wait_delivered(stage: Stage, slack: SlackStandIn, progress: Progress, 
     task = progress.add_task(f"{stage.label}: alerts reaching Slack", total=len(stage.planted))
     deadline = time.monotonic() + timeout
     while True:
-        delivered = sum(1 for account in stage.planted if slack.first(account) is not None)
+        delivered = sum(1 for account in stage.planted if account in slack.first_arrival)
         progress.update(task, completed=delivered)
         if delivered == len(stage.planted) or time.monotonic() > deadline:
             break
@@ -374,7 +308,7 @@ def figures(stage: Stage, slack: SlackStandIn, watch: TopicWatch) -> Figures:
     latencies: list[float] = []
     hops: dict[str, list[float]] = {"ingest -> signals": [], "scoring": [], "notifier": []}
     for account in stage.measured:
-        accepted, arrived = stage.planted[account], slack.first(account)
+        accepted, arrived = stage.planted[account], slack.first_arrival.get(account)
         signal, alert = watch.seen["signal"].get(account), watch.seen["alert"].get(account)
         if arrived is None:
             continue
@@ -383,8 +317,8 @@ def figures(stage: Stage, slack: SlackStandIn, watch: TopicWatch) -> Figures:
             hops["ingest -> signals"].append(signal - accepted)
             hops["scoring"].append(alert - signal)
             hops["notifier"].append(arrived - alert)
-    missing = sum(1 for account in stage.planted if slack.first(account) is None) + len(stage.refused)
-    duplicates = sum(max(0, slack.count(account) - 1) for account in stage.planted)
+    missing = sum(1 for account in stage.planted if account not in slack.first_arrival) + len(stage.refused)
+    duplicates = sum(max(0, slack.by_account[account] - 1) for account in stage.planted)
     return Figures(latencies, missing, duplicates, hops)
 
 
@@ -420,7 +354,7 @@ def held(stage: Stage, result: Figures) -> bool:
 
 
 def service_env(bootstrap: str, database_url: str, tag: str, ports: dict[str, int], slack: SlackStandIn, workdir: Path) -> dict[str, str]:
-    webhooks = {f"ch{n}": slack.url(f"ch{n}") for n in range(CHANNELS)} | {"default": slack.url("default")}
+    webhooks = slack.webhooks(CHANNELS)
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -497,7 +431,7 @@ async def measure(
         else:
             print("highest rate sustained: none of the stages held")
     # counted again at the end: a repeat may come after its stage's figures were taken
-    duplicates = sum(max(0, slack.count(account) - 1) for stage, _result in results for account in stage.planted)
+    duplicates = sum(max(0, slack.by_account[account] - 1) for stage, _result in results for account in stage.planted)
     print(f"Slack messages repeated over the run: {duplicates}; messages naming no planted account: {slack.unplanted}")
 
 
@@ -528,7 +462,7 @@ def main() -> None:
         )
     tag = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix="radar-bench-latency-"))
-    slack = SlackStandIn()
+    slack = SlackStandIn(PLANTED)
     ports = {name: free_port() for name in SERVICES}
     env = service_env(bootstrap, database_url, tag, ports, slack, workdir)
     env["RADAR_PARTITIONS"] = str(options.partitions)

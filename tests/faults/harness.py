@@ -48,6 +48,7 @@ class SlackStandIn:
         self.by_alert: Counter[str] = Counter()
         self.by_account: Counter[str] = Counter()
         self.first_arrival: dict[str, float] = {}  # planted account -> monotonic time of its first message
+        self.unplanted = 0  # messages naming no planted account (digests, summaries)
         self.refused = Counter[int]()
         self.attempts = 0
         self._failing: tuple[float, int, int | None] | None = None  # until (monotonic), status, Retry-After
@@ -78,9 +79,9 @@ class SlackStandIn:
     def url(self, channel: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/{channel}"
 
-    def webhooks(self) -> dict[str, str]:
-        """RADAR_SLACK_WEBHOOKS for the notifier: the planted accounts' channels and the default one."""
-        return {f"ch{n}": self.url(f"ch{n}") for n in range(CHANNELS)} | {"default": self.url("default")}
+    def webhooks(self, channels: int = CHANNELS) -> dict[str, str]:
+        """RADAR_SLACK_WEBHOOKS for the notifier: the planted accounts' channels (ch0, ch1, ...) and the default one."""
+        return {f"ch{n}": self.url(f"ch{n}") for n in range(channels)} | {"default": self.url("default")}
 
     def fail_for(self, seconds: float, status: int, retry_after: int | None = None) -> None:
         with self._lock:
@@ -99,8 +100,10 @@ class SlackStandIn:
             alert = ALERT_BLOCK.search(body)
             if alert is not None:
                 self.by_alert[alert.group(1).decode()] += 1
-            planted = self.planted_pattern.search(body)
-            if planted is not None:
+            planted = self.planted_pattern.search(body)  # the first planted id in a message is the one it is about
+            if planted is None:
+                self.unplanted += 1
+            else:
                 account = planted.group().decode()
                 self.by_account[account] += 1
                 self.first_arrival.setdefault(account, time.monotonic())
@@ -163,7 +166,8 @@ class Load:
     planted_accounts: list[str]
     rate: float = 1_000
     plant_every: float = 1.0
-    give_up_after: float = 300
+    give_up_after: float = 300  # seconds a batch is retried once sent
+    max_in_flight: int = 64
     timestamp: str = field(default_factory=iso_now)
     acknowledged: Counter[str] = field(default_factory=Counter)  # quiet account -> events acknowledged
     planted_at: dict[str, float] = field(default_factory=dict)  # planted account -> monotonic time of its 2xx
@@ -175,6 +179,10 @@ class Load:
     _running: asyncio.Task[None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _client: httpx.AsyncClient | None = None
+    _gate: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._gate = asyncio.Semaphore(self.max_in_flight)
 
     def quiet_account(self, n: int) -> str:
         return f"q{self.tag}-{n}"
@@ -251,6 +259,12 @@ class Load:
         }
 
     async def _deliver(self, events: list[dict], crossing: str | None) -> None:
+        """Batches past `max_in_flight` wait here rather than in httpx's pool, which scans every waiting request on
+        each release: thousands behind a slow ingest would keep this process spinning and sending nothing."""
+        async with self._gate:
+            await self._deliver_now(events, crossing)
+
+    async def _deliver_now(self, events: list[dict], crossing: str | None) -> None:
         assert self._client is not None
         body = orjson.dumps({"events": events})
         deadline = time.monotonic() + self.give_up_after
