@@ -13,6 +13,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from shared.consumer_lag import track_consumer_lag
 
@@ -70,7 +71,13 @@ async def run_consumer(
             if stopping.is_set():
                 break
         if handled:
-            await consumer.commit(handled)
+            try:
+                await consumer.commit(handled)
+            except CommitFailedError:
+                # the group rebalanced under us (a broker outage past the session timeout, a new member): the records
+                # go to their partitions' owners again from the committed offsets, and handlers drop what they saw.
+                # Raising here would end this loop for good while the process stayed up, consuming nothing
+                log.warning("commit refused after a rebalance; %d partitions' records will be handled again", len(handled))
 
 
 async def start_with_retry(start: Callable[[], Awaitable[None]], what: str, timeout_s: float = 60) -> None:

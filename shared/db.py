@@ -94,6 +94,9 @@ class IngestedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     produced: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     claim_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # migration 0010: when this row's claim took over an unmarked claim whose lease ran out, that claim's time: its
+    # process may have died after Kafka's ack, so the new claim first looks on Kafka for what it produced
+    taken_over_from: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class IngestProducedClaim(Base):

@@ -79,8 +79,9 @@ def _read_outcome(delivery: asyncio.Future[Any]) -> None:
         delivery.exception()
 
 
-def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: object) -> AIOKafkaConsumer:
-    """Manual commits only: offsets move after the work they stand for is durable."""
+def make_consumer(settings: Settings, group_id: str | None, *topics: str, **overrides: object) -> AIOKafkaConsumer:
+    """Manual commits only: offsets move after the work they stand for is durable. No group: partitions assigned by
+    the caller (its client id then comes in `overrides`)."""
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         "group_id": group_id,

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import ApiKey, IngestDeclaration, IngestedEvent, IngestProducedClaim, insert_for
-from shared.event_records import group_events, partition_of
+from shared.event_records import GroupedRecord, decode_events, group_events, partition_of
 from shared.kafka import RecordTooLarge, abandon, send_batches
 from shared.schemas import utcnow
 
@@ -27,6 +27,28 @@ log = logging.getLogger(__name__)
 
 class BrokerUnavailable(Exception):
     """Kafka did not acknowledge in time (or ingest is saturated): the client must retry, nothing was promised."""
+
+
+class Undelivered(BrokerUnavailable):
+    """Kafka took some of a request's events and definitively refused the others: `positions` (indices into the
+    events given) were not delivered; every other one was, and a retry must find it produced, not produce it again."""
+
+    def __init__(self, positions: set[int], cause: str) -> None:
+        super().__init__(f"Kafka took only part of the request ({len(positions)} events not delivered): {cause}")
+        self.positions = positions
+
+
+class PartlyDelivered(BrokerUnavailable):
+    """`Undelivered` in the claim's terms: the ids to release; the claim's other ids are produced."""
+
+    def __init__(self, undelivered: list[str], cause: BrokerUnavailable) -> None:
+        super().__init__(str(cause))
+        self.undelivered = undelivered
+
+
+class OutcomeUnknown(BrokerUnavailable):
+    """The producer still holds records past every deadline: they may yet land, so their claim is neither released
+    nor marked (a retry gets 503 until its lease runs out)."""
 
 
 class KafkaPublisher:
@@ -59,18 +81,133 @@ class KafkaPublisher:
 
     async def publish_events(self, topic: str, events: Sequence[tuple[str, bytes]]) -> None:
         """(account id, event JSON) pairs as grouped records (shared/event_records.py): one record per partition.
-        `send` rather than a batch of our own, so concurrent requests share the producer's batches to a partition."""
+        `send` rather than a batch of our own, so concurrent requests share the producer's batches to a partition.
+
+        A record the producer took may still land after the produce timeout: answering 503 and releasing its ids
+        then would have the client's retry produce it a second time, too late for signals' window of recent ids to
+        drop it. So the answer waits for each record's own outcome (the producer fails what it cannot deliver
+        within its request timeout): all delivered is a success even when late, none a plain 503, some an
+        `Undelivered` naming the rest; a record still undecided past `3 x timeout` is an `OutcomeUnknown`."""
         if not events:
             return
-        acks: list[asyncio.Future[Any]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        sent: list[tuple[asyncio.Future[Any], list[int]]] = []
+        unsent: set[int] = set()
+        failure = ""
         try:
-            async with self._acknowledged(topic) as partitions:
-                for record in group_events(events, partitions):
-                    acks.append(await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition))
-                await asyncio.gather(*acks)
-        except BaseException:
-            abandon(acks)  # a send that failed or timed out part-way leaves the earlier ones unawaited
-            raise
+            async with asyncio.timeout_at(deadline):
+                partitions = len(await self._producer.partitions_for(topic))
+        except (TimeoutError, KafkaError) as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
+        grouped = group_events(events, partitions)
+        records = list(zip(grouped, record_positions(events, partitions, grouped), strict=True))
+        try:
+            async with asyncio.timeout_at(deadline):
+                for record, positions in records:
+                    delivery = await self._producer.send(topic, value=record.value, key=record.key, partition=record.partition)
+                    sent.append((delivery, positions))
+        except (TimeoutError, KafkaError) as exc:
+            failure = type(exc).__name__
+            for _record, positions in records[len(sent) :]:
+                unsent.update(positions)
+        deliveries = [delivery for delivery, _positions in sent]
+        if deliveries:
+            try:
+                _done, pending = await asyncio.wait(deliveries, timeout=max(0.0, deadline - loop.time()) + 2 * self._timeout_s)
+            except BaseException:  # cancelled (shutdown): no one reads these outcomes any more
+                abandon(deliveries)
+                raise
+            if pending:
+                abandon(pending)
+                raise OutcomeUnknown(f"{len(pending)} records neither delivered nor failed after {3 * self._timeout_s:.0f} s")
+        for delivery, positions in sent:
+            if delivery.exception() is not None:
+                failure = failure or type(delivery.exception()).__name__
+                unsent.update(positions)
+        if not unsent:
+            return
+        if len(unsent) == len(events):
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {failure}")
+        raise Undelivered(unsent, failure)
+
+
+def record_positions(events: Sequence[tuple[str, bytes]], partitions: int, records: Sequence[GroupedRecord]) -> list[list[int]]:
+    """The events' positions in each of `records` (what `group_events` made of them), record by record: it takes each
+    partition's events in order and cuts them into consecutive records."""
+    by_partition: dict[int, list[int]] = {}
+    for position, (account_id, _payload) in enumerate(events):
+        by_partition.setdefault(partition_of(account_id, partitions), []).append(position)
+    taken: dict[int, int] = {}
+    positions: list[list[int]] = []
+    for record in records:
+        start = taken.get(record.partition, 0)
+        positions.append(by_partition[record.partition][start : start + record.count])
+        taken[record.partition] = start + record.count
+    return positions
+
+
+class ProducedLookup:
+    """Which of some event ids a topic already holds: the ids a claim took over from one whose lease ran out. That
+    claim's process may have died between Kafka's ack and the mark, and producing its events again would have
+    signals count them twice once they are out of its window of recent ids per account. Rare (a crash, or an outcome
+    never known), so a consumer of its own per look, reading only the partitions of those ids, from the old claim's
+    time to what its produce could have taken (`span`)."""
+
+    CLOCK_SKEW = timedelta(seconds=60)  # between the ingest process that claimed and the one that looks
+
+    def __init__(self, producer: AIOKafkaProducer, consumer: Callable[[], AIOKafkaConsumer], timeout_s: float, span: timedelta) -> None:
+        self._producer = producer  # its metadata: the topic's partition count, as the produce used it
+        self._consumer = consumer
+        self._timeout_s = timeout_s
+        self._span = span
+
+    async def find(self, topic: str, wanted: Mapping[str, str], claimed_at: Iterable[datetime]) -> set[str]:
+        """`wanted`: event id -> account id; `claimed_at`: the times of the claims taken over."""
+        times = sorted(claimed_at)
+        since, until = times[0] - self.CLOCK_SKEW, times[-1] + self._span + self.CLOCK_SKEW
+        consumer = self._consumer()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                partitions = len(await self._producer.partitions_for(topic))
+                await consumer.start()
+                return await self._scan(consumer, topic, partitions, wanted, since, until)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"Kafka did not answer the look for {len(wanted)} ids taken over from a lapsed claim") from exc
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"Kafka refused the look for ids taken over from a lapsed claim: {type(exc).__name__}") from exc
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _scan(
+        consumer: AIOKafkaConsumer, topic: str, partitions: int, wanted: Mapping[str, str], since: datetime, until: datetime
+    ) -> set[str]:
+        assigned = sorted({TopicPartition(topic, partition_of(account, partitions)) for account in wanted.values()})
+        consumer.assign(assigned)
+        starts = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in assigned})
+        ends = await consumer.end_offsets(assigned)
+        reading: dict[TopicPartition, int] = {}
+        for tp in assigned:
+            start = starts.get(tp)
+            if start is not None and start.offset < ends[tp]:
+                consumer.seek(tp, start.offset)
+                reading[tp] = ends[tp]
+        until_ms, found = int(until.timestamp() * 1000), set()
+        while reading:
+            batches = await consumer.getmany(*reading, timeout_ms=200)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.timestamp > until_ms:
+                        reading.pop(tp, None)
+                        break
+                    found.update(
+                        event["id"] for event in decode_events(record.value) if isinstance(event, dict) and event.get("id") in wanted
+                    )
+            for tp in list(reading):
+                if await consumer.position(tp) >= reading[tp]:
+                    del reading[tp]
+        return found
 
 
 class KeyRevoked(Exception):
@@ -91,6 +228,9 @@ class Claim:
     busy: set[str]
     stamp: datetime  # the claim's `received_at`
     claim_id: int | None = None  # PostgreSQL: written on every row claimed; mark and release touch only rows still holding it
+    # claimed ids taken over from an unmarked claim whose lease ran out -> that claim's time: its process may have
+    # died between Kafka's ack and the mark, so they may be on Kafka already
+    taken_over: dict[str, datetime] = field(default_factory=dict)
 
 
 def claim_outcome(requested: Sequence[str], claimed: Iterable[str], produced: Iterable[str]) -> tuple[list[str], set[str], set[str]]:
@@ -134,12 +274,15 @@ class DedupeStore:
             SELECT t.event_id, t.account_id, $4, false, batch.claim_id
             FROM unnest($1::varchar[], $2::varchar[]) AS t(event_id, account_id), batch
             ON CONFLICT (event_id) DO UPDATE
-            SET account_id = EXCLUDED.account_id, received_at = EXCLUDED.received_at, produced = false, claim_id = EXCLUDED.claim_id
+            SET account_id = EXCLUDED.account_id, received_at = EXCLUDED.received_at, produced = false, claim_id = EXCLUDED.claim_id,
+                taken_over_from = CASE WHEN e.received_at >= $5 THEN e.received_at END
             WHERE e.received_at < $5 OR (e.received_at < $6 AND NOT {_ROW_PRODUCED})
-            RETURNING e.event_id
+            RETURNING e.event_id, e.taken_over_from
         )
         SELECT EXISTS (SELECT 1 FROM key) AS key_ok, (SELECT claim_id FROM batch) AS claim_id,
-            ARRAY(SELECT event_id FROM claimed) AS claimed
+            ARRAY(SELECT event_id FROM claimed) AS claimed,
+            ARRAY(SELECT event_id FROM claimed WHERE taken_over_from IS NOT NULL) AS taken_over,
+            ARRAY(SELECT taken_over_from FROM claimed WHERE taken_over_from IS NOT NULL) AS taken_over_from
     """
     _PRODUCED_PG = (
         f"SELECT e.event_id FROM ingested_events AS e WHERE e.event_id = ANY($1::varchar[]) AND e.received_at >= $2 AND {_ROW_PRODUCED}"
@@ -159,6 +302,7 @@ class DedupeStore:
         self._timeout_s = timeout_s
         self._marks: list[tuple[Claim, asyncio.Future[None]]] = []
         self._marking: asyncio.Task[None] | None = None
+        self._late_marks: set[asyncio.Task[None]] = set()  # marks that failed, retried until the database is back
 
     async def start(self) -> None:
         """The pool connects lazily (min_size 0): a database that is down at start answers 503 per request."""
@@ -187,7 +331,9 @@ class DedupeStore:
         try:
             async with asyncio.timeout(self._timeout_s), self._pool.acquire() as connection:
                 yield connection
-        except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+        except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.InternalClientError) as exc:
+            # InternalClientError: the server went away mid-statement ("cannot switch to state 12"), seen when
+            # PostgreSQL is stopped under load; whether the statement ran is unknown, which a claim's lease covers
             raise BrokerUnavailable(f"the database did not answer: {type(exc).__name__}") from exc
         except (asyncpg.OperatorInterventionError, asyncpg.TransactionRollbackError) as exc:
             raise BrokerUnavailable(f"the database refused for now: {type(exc).__name__}") from exc
@@ -207,30 +353,40 @@ class DedupeStore:
                 if not row["key_ok"]:
                     raise KeyRevoked(key_id)
                 claim_id, taken = row["claim_id"], set(row["claimed"])
+                taken_over = dict(zip(row["taken_over"], row["taken_over_from"], strict=True))
                 rest = [event_id for event_id in ids if event_id not in taken]
                 produced = [r[0] for r in await connection.fetch(self._PRODUCED_PG, rest, window_start)] if rest else []
         else:
             claim_id = None
-            taken, produced = await self._claim_portable(ordered, key_id, now, window_start, lease_start)
+            taken, taken_over, produced = await self._claim_portable(ordered, key_id, now, window_start, lease_start)
         claimed, duplicates, busy = claim_outcome(requested, taken, produced)
-        return Claim(claimed, duplicates, busy, now, claim_id)
+        return Claim(claimed, duplicates, busy, now, claim_id, taken_over)
 
     async def _claim_portable(
         self, ordered: list[tuple[str, str]], key_id: int | None, now: datetime, window_start: datetime, lease_start: datetime
-    ) -> tuple[set[str], list[str]]:
+    ) -> tuple[set[str], dict[str, datetime], list[str]]:
         """SQLite: the same conditional upsert, a chunk at a time, in one transaction (rolled back if the key is gone)."""
         taken: set[str] = set()
+        taken_over: dict[str, datetime] = {}
         async with self._engine.begin() as connection:
             for start in range(0, len(ordered), 300):
                 rows = [{"event_id": i, "account_id": a, "received_at": now, "produced": False} for i, a in ordered[start : start + 300]]
                 statement = sqlite.insert(IngestedEvent).values(rows)
                 statement = statement.on_conflict_do_update(
                     index_elements=["event_id"],
-                    set_={"account_id": statement.excluded.account_id, "received_at": now, "produced": False},
+                    set_={
+                        "account_id": statement.excluded.account_id,
+                        "received_at": now,
+                        "produced": False,
+                        "taken_over_from": case((IngestedEvent.received_at >= window_start, IngestedEvent.received_at), else_=None),
+                    },
                     where=(IngestedEvent.received_at < window_start)
                     | (~IngestedEvent.produced & (IngestedEvent.received_at < lease_start)),
-                ).returning(IngestedEvent.event_id)
-                taken.update((await connection.execute(statement)).scalars())
+                ).returning(IngestedEvent.event_id, IngestedEvent.taken_over_from)
+                for event_id, previous in await connection.execute(statement):
+                    taken.add(event_id)
+                    if previous is not None:
+                        taken_over[event_id] = previous
             if key_id is not None:
                 valid = await connection.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
                 if valid is None:
@@ -243,7 +399,7 @@ class DedupeStore:
                     IngestedEvent.event_id.in_(rest[start : start + 500]), IngestedEvent.produced, IngestedEvent.received_at >= window_start
                 )
                 produced.extend((await connection.execute(query)).scalars())
-        return taken, produced
+        return taken, taken_over, produced
 
     async def mark_produced(self, claim: Claim) -> None:
         """After Kafka's ack: from now on a replay is a duplicate. On PostgreSQL the marks of requests finishing
@@ -311,10 +467,39 @@ class DedupeStore:
             raise BrokerUnavailable(f"{len(claim.busy)} of these ids are being accepted by another request right now")
         try:
             yield claim
+        except OutcomeUnknown:
+            raise  # the records may yet land: the lease decides
+        except PartlyDelivered as exc:
+            # first the ids Kafka refused, free for the retry; only then the mark, which makes the rest duplicates.
+            # If the release fails, nothing is marked: the lease frees every id (a repeat rather than a loss)
+            undelivered = set(exc.undelivered)
+            await self.release(replace(claim, claimed=[i for i in claim.claimed if i in undelivered]))
+            await self.mark_produced(claim)
+            raise
         except BaseException:
             await self._release_quietly(claim)
             raise
-        await self.mark_produced(claim)
+        try:
+            await self.mark_produced(claim)
+        except Exception:
+            # Kafka has the events: the answer is a success (a 503 would have the client produce them again once
+            # the lease ran out, too late for signals to drop the repeat); the mark follows when the database is back
+            log.warning("marking %d produced ids failed; retrying in the background", len(claim.claimed), exc_info=True)
+            task = asyncio.create_task(self._mark_when_back(claim), name="ingest-dedupe-late-mark")
+            self._late_marks.add(task)
+            task.add_done_callback(self._late_marks.discard)
+
+    async def _mark_when_back(self, claim: Claim, first_delay_s: float = 1.0, give_up_after_s: float = 600.0) -> None:
+        """Retries a failed mark with backoff; until it lands, a replay of these ids waits for the lease, then repeats."""
+        delay, deadline = first_delay_s, asyncio.get_running_loop().time() + give_up_after_s
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self.mark_produced(claim)
+                return
+            except Exception:
+                delay = min(delay * 2, 30.0)
+        log.error("gave up marking %d produced ids after %.0f s", len(claim.claimed), give_up_after_s)
 
     async def _release_quietly(self, claim: Claim) -> None:
         try:

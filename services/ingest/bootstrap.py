@@ -11,13 +11,13 @@ from datetime import timedelta
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.adapters import DeclarationStore, DedupeStore, KafkaPublisher
+from services.ingest.adapters import DeclarationStore, DedupeStore, KafkaPublisher, ProducedLookup
 from services.ingest.service import IngestService
 from shared.auth import KeyStore
 from shared.config import IngestConfig, RadarConfig
 from shared.consumer_loop import start_with_retry
 from shared.db import create_engine, database_ready, sessionmaker
-from shared.kafka import make_producer
+from shared.kafka import make_consumer, make_producer
 from shared.settings import Settings
 from shared.topics import Topics
 
@@ -81,6 +81,13 @@ def build(settings: Settings, config: RadarConfig | None = None) -> IngestRuntim
         dedupe=dedupe,
         declarations=DeclarationStore(sessions),
         topics=Topics.from_settings(settings),
+        # a lapsed claim's produce was decided within three produce timeouts (KafkaPublisher.publish_events)
+        produced=ProducedLookup(
+            producer,
+            lambda: make_consumer(settings, None, client_id=f"{settings.radar_consumer_group_prefix}-ingest-lookup"),
+            settings.radar_produce_timeout_s,
+            timedelta(seconds=3 * settings.radar_produce_timeout_s),
+        ),
         max_inflight=ingest.max_inflight_requests,
     )
     return IngestRuntime(settings, ingest, engine, producer, KeyStore(sessions), dedupe, service)

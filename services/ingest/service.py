@@ -2,19 +2,33 @@
 
 Order everywhere: claim the request's new ids (one statement, which also checks the key is not revoked), produce
 and wait for every ack, record declarations, then mark the ids produced; any failure before the mark releases the
-claim, so a retry is produced, never dropped. A crash between the ack and the mark may repeat an event on Kafka
-once the claim's lease has run out (signals drops repeated ids), never lose one. Two requests carrying the same
-new id at the same instant cannot both produce it: the second gets 503 until the first has finished.
+claim, so a retry is produced, never dropped. A produce waits for Kafka's verdict on every record it handed over,
+past the produce timeout if need be: a record that lands late is produced, so only the records Kafka refused are
+released (the rest marked), and one still undecided leaves the claim to its lease. A crash between the ack and the
+mark leaves the claim to its lease; the request that takes it over then looks on Kafka for those ids (they may have
+landed) and produces only the ones not there, so the crash neither loses nor repeats an event.
+Two requests carrying the same new id at the same instant cannot both produce it: the second gets 503 until the
+first has finished.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from services.ingest.adapters import BrokerUnavailable, DeclarationStore, DedupeStore, KafkaPublisher
+from services.ingest.adapters import (
+    BrokerUnavailable,
+    Claim,
+    DeclarationStore,
+    DedupeStore,
+    KafkaPublisher,
+    PartlyDelivered,
+    ProducedLookup,
+    Undelivered,
+)
 from services.ingest.domain import ParsedEvents, fresh_positions, serialize
 from services.ingest.sources import Translation, merge_account
 from shared.schemas import (
@@ -31,6 +45,7 @@ from shared.topics import Topics
 
 ACCOUNT = "account"
 PLAN = "plan"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +54,7 @@ class IngestService:
     dedupe: DedupeStore
     declarations: DeclarationStore
     topics: Topics
+    produced: ProducedLookup
     max_inflight: int = 512
     _inflight: int = field(default=0, init=False)
 
@@ -53,14 +69,29 @@ class IngestService:
         finally:
             self._inflight -= 1
 
+    async def _to_produce(self, claim: Claim, accounts: Mapping[str, str]) -> set[str]:
+        """The claimed usage events (id -> account in `accounts`) not on Kafka yet: an id taken over from a claim
+        whose lease ran out is looked for there first, as its process may have died after Kafka's ack."""
+        lapsed = {event_id: claim.taken_over[event_id] for event_id in claim.taken_over if event_id in accounts}
+        if not lapsed:
+            return set(claim.claimed)
+        found = await self.produced.find(self.topics.usage_events, {i: accounts[i] for i in lapsed}, lapsed.values())
+        if found:
+            log.warning("%d of %d ids taken over from lapsed claims were on Kafka already; not produced again", len(found), len(lapsed))
+        return set(claim.claimed) - found
+
     async def accept_events(self, parsed: ParsedEvents, key_id: int | None = None) -> IngestResult:
         events = parsed.events
         async with self._slot():
             firsts = fresh_positions([event.id for event in events], set())
             async with self.dedupe.holding([(events[i].id, events[i].account_id) for i in firsts], key_id) as claim:
-                taken = set(claim.claimed)
+                taken = await self._to_produce(claim, {events[i].id: events[i].account_id for i in firsts})
                 fresh = [i for i in firsts if events[i].id in taken]
-                await self.publisher.publish_events(self.topics.usage_events, [(events[i].account_id, parsed.payloads[i]) for i in fresh])
+                produce = [(events[i].account_id, parsed.payloads[i]) for i in fresh]
+                try:
+                    await self.publisher.publish_events(self.topics.usage_events, produce)
+                except Undelivered as exc:  # what Kafka took counts as produced: a retry finds it a duplicate
+                    raise PartlyDelivered([events[fresh[p]].id for p in exc.positions], exc) from exc
         return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
     async def accept_translation(self, translation: Translation, key_id: int | None = None) -> SourceIngestResult:
@@ -71,7 +102,7 @@ class IngestService:
             accounts = [event.account_id for event in events] + [patch.account_id for patch in patches]
             firsts = fresh_positions(ids, set())
             async with self.dedupe.holding([(ids[i], accounts[i]) for i in firsts], key_id) as claim:
-                taken = set(claim.claimed)
+                taken = await self._to_produce(claim, {ids[i]: accounts[i] for i in firsts if i < len(events)})
                 fresh = {i for i in firsts if ids[i] in taken}
                 new_events = [events[i] for i in range(len(events)) if i in fresh]
                 new_patches = [patch for offset, patch in enumerate(patches) if len(events) + offset in fresh]

@@ -43,11 +43,12 @@ async def test_an_unmarked_claim_is_busy_until_its_lease_runs_out(backend) -> No
     store, _keys = backend
     now = utcnow()
     first = await store.claim(ITEMS, now=now)
-    assert first.claimed == ["e1", "e2", "e3"]
+    assert first.claimed == ["e1", "e2", "e3"] and first.taken_over == {}
     within = await store.claim(ITEMS[:1], now=now + LEASE - timedelta(seconds=1))
     assert within.busy == {"e1"} and not within.claimed and not within.duplicates, "held, not a duplicate: never dropped"
-    after = await store.claim(ITEMS[:1], now=now + LEASE + timedelta(seconds=1))
-    assert after.claimed == ["e1"], "a claim left by a dead process is taken over once its lease has run out"
+    after = await store.claim([ITEMS[0], ("e9", "acme")], now=now + LEASE + timedelta(seconds=1))
+    assert after.claimed == ["e1", "e9"], "a claim left by a dead process is taken over once its lease has run out"
+    assert after.taken_over == {"e1": now}, "with the lapsed claim's time: its events may be on Kafka already"
     await store.mark_produced(first)
     late = await store.claim(ITEMS, now=now + LEASE + timedelta(seconds=2))
     assert late.busy == {"e1"}, "the first claim's mark touches only the rows it still holds"
@@ -82,7 +83,8 @@ async def test_an_id_produced_before_the_window_is_new_again(backend) -> None:  
     now = utcnow()
     await store.mark_produced(await store.claim(ITEMS, now=now))
     assert (await store.claim(ITEMS, now=now + WINDOW - timedelta(seconds=1))).duplicates == {"e1", "e2", "e3"}
-    assert (await store.claim(ITEMS, now=now + WINDOW + timedelta(seconds=1))).claimed == ["e1", "e2", "e3"]
+    again = await store.claim(ITEMS, now=now + WINDOW + timedelta(seconds=1))
+    assert again.claimed == ["e1", "e2", "e3"] and again.taken_over == {}, "a new event, not a lapsed claim"
 
 
 async def test_past_the_window_prune_drops_ids_and_claim_marks(backend) -> None:  # type: ignore[no-untyped-def]

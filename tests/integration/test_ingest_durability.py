@@ -11,9 +11,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import orjson
 
 from shared.db import upgrade_database
-from tests.helpers import TopicReader, await_for
+from shared.event_records import group_events
+from tests.helpers import TopicReader, await_for, produce
 from tests.integration.test_ingest import usage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,3 +172,35 @@ async def test_an_id_claimed_but_never_produced_answers_503_until_its_lease_runs
         await reader.wait_events(2, 30, "the retried events on usage-events")
         await reader.drain_for(1)
     assert sorted(event["id"] for event in reader.events()) == ["fresh", "orphan"]
+
+
+async def test_a_process_killed_after_kafkas_ack_but_before_the_mark_is_not_produced_again(
+    stack_factory, database_url, service_factory, api_key_factory, kafka_bootstrap
+) -> None:
+    """The claim's events reached Kafka and its process died before marking them: the retry that takes the claim
+    over once its lease has run out finds them on usage-events and answers them as duplicates, so signals never
+    counts them twice, however long ago its window of recent ids let them go."""
+    stack = stack_factory(database_url)
+    key = api_key_factory(database_url)
+    service_factory("ingest", stack)
+    landed = usage("landed")
+    for record in group_events([("acme", orjson.dumps(landed))], stack.settings.radar_partitions):
+        await produce(kafka_bootstrap, stack.topics.usage_events, [(record.key or b"", record.value)])
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(
+            "INSERT INTO ingested_events (event_id, account_id, received_at, produced, claim_id) "
+            "VALUES ('landed', 'acme', now() - interval '31 seconds', false, nextval('ingest_claim_ids'))"
+        )
+        async with httpx.AsyncClient(base_url=stack.url("ingest"), headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+            retried = await client.post("/v1/events", json={"events": [landed, usage("fresh")]})
+            assert (retried.status_code, retried.json()) == (202, {"accepted": 1, "duplicates": 1})
+            again = await client.post("/v1/events", json={"events": [landed]})
+            assert again.json() == {"accepted": 0, "duplicates": 1}, "the takeover's claim is marked: a plain duplicate now"
+            # all on one account, so one partition: once this marker is read, whatever the retries produced has been
+            assert (await client.post("/v1/events", json={"events": [usage("marker")]})).status_code == 202
+    finally:
+        await connection.close()
+    async with TopicReader(kafka_bootstrap, stack.topics.usage_events) as reader:
+        await reader.wait_events(3, 30, "the landed event, the fresh one and the marker on usage-events")
+    assert Counter(event["id"] for event in reader.events()) == {"landed": 1, "fresh": 1, "marker": 1}

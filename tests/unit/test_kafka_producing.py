@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from services.ingest.adapters import BrokerUnavailable, KafkaPublisher
+from services.ingest.adapters import BrokerUnavailable, KafkaPublisher, OutcomeUnknown, Undelivered, record_positions
+from shared.event_records import group_events
 from shared.kafka import send_batches
 
 pytestmark = pytest.mark.unit
@@ -70,16 +71,70 @@ async def _failures_logged_once_abandoned(producer: ProducerFailingAt) -> list[s
     return handler.messages
 
 
-async def test_ingest_publish_failing_part_way_leaves_no_unretrieved_delivery_failure() -> None:
-    producer = ProducerFailingAt(fail_at=3)
-    publisher = KafkaPublisher(producer, timeout_s=5)  # type: ignore[arg-type]
-    events = [(f"account-{index}", b"{}") for index in range(40)]  # over all four partitions: four records
+EVENTS = [(f"account-{index}", b"{}") for index in range(40)]  # over all four partitions: four records
 
-    with pytest.raises(BrokerUnavailable, match="KafkaTimeoutError"):
-        await publisher.publish_events("usage-events", events)
+
+async def test_ingest_publish_failing_part_way_leaves_no_unretrieved_delivery_failure() -> None:
+    """The records sent before the failure never settle within the bound: an unknown outcome, let go of."""
+    producer = ProducerFailingAt(fail_at=3)
+    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+
+    with pytest.raises(OutcomeUnknown):
+        await publisher.publish_events("usage-events", EVENTS)
 
     assert len(producer.deliveries) == 2
     assert await _failures_logged_once_abandoned(producer) == []
+
+
+def _settle_soon(producer: ProducerFailingAt, after_s: float, outcomes: list[BaseException | None]) -> asyncio.Task[None]:
+    """Settles the deliveries in the order they were handed out, `after_s` from now (past the produce timeout)."""
+
+    async def settle() -> None:
+        await asyncio.sleep(after_s)
+        for delivery, outcome in zip(producer.deliveries, outcomes, strict=True):
+            if outcome is None:
+                delivery.set_result(None)
+            else:
+                delivery.set_exception(outcome)
+
+    return asyncio.create_task(settle())
+
+
+async def test_a_record_acknowledged_after_the_produce_timeout_is_a_success_not_a_503() -> None:
+    """A 503 for it would have the client's retry produce it a second time."""
+    producer = ProducerFailingAt(fail_at=0)
+    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    settling = _settle_soon(producer, 0.08, [None] * 4)
+
+    await publisher.publish_events("usage-events", EVENTS)
+    await settling
+
+
+async def test_records_kafka_refused_are_named_and_the_others_are_not() -> None:
+    producer = ProducerFailingAt(fail_at=4)  # the fourth record is never sent
+    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    settling = _settle_soon(producer, 0.08, [None, KafkaTimeoutError("expired"), None])
+    records = group_events(EVENTS, 4)
+    positions = record_positions(EVENTS, 4, records)
+
+    with pytest.raises(Undelivered) as refused:
+        await publisher.publish_events("usage-events", EVENTS)
+    await settling
+
+    assert refused.value.positions == set(positions[1]) | set(positions[3])
+    assert sorted(position for record in positions for position in record) == list(range(len(EVENTS)))
+
+
+async def test_nothing_delivered_is_a_plain_503() -> None:
+    producer = ProducerFailingAt(fail_at=0)
+    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    settling = _settle_soon(producer, 0.01, [KafkaTimeoutError("expired")] * 4)
+
+    with pytest.raises(BrokerUnavailable, match="KafkaTimeoutError") as refused:
+        await publisher.publish_events("usage-events", EVENTS)
+    await settling
+
+    assert not isinstance(refused.value, Undelivered)
 
 
 async def test_send_batches_failing_part_way_leaves_no_unretrieved_delivery_failure() -> None:
