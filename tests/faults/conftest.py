@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,13 +51,15 @@ def own_kafka(tmp_path: Path) -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[LocalServer]:
-    """A PostgreSQL cluster of this test's own; `address` is its admin URL."""
-    (tmp_path / "pg").mkdir(mode=0o755)
-    tmp_path.chmod(0o755)  # the cluster runs as 'postgres' when we are root
-    cluster = LocalServer("postgres.sh", tmp_path / "pg")
+def own_postgres() -> Iterator[LocalServer]:
+    """A PostgreSQL cluster of this test's own; `address` is its admin URL. Not under pytest's tmp_path: as root the
+    cluster runs as the 'postgres' user, who cannot enter /tmp/pytest-of-root (0700)."""
+    directory = Path(tempfile.mkdtemp(prefix="radar-pg-"))
+    directory.chmod(0o755)
+    cluster = LocalServer("postgres.sh", directory / "pg")
     yield cluster
     cluster.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass
