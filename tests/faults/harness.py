@@ -212,6 +212,13 @@ class Load:
         assert self._client is not None
         await self._client.aclose()
 
+    def assert_held(self, seconds: float) -> None:
+        """Nothing given up on, and at least 90 % of `seconds` at the load's rate acknowledged: the fault was ridden
+        out under load, not with the load stalled."""
+        assert self.unacknowledged == 0, f"{self.unacknowledged} events were given up on: {dict(self.statuses)}"
+        expected = self.rate * seconds
+        assert self.acknowledged_events >= expected * 0.9, f"{self.acknowledged_events} events acknowledged of {expected:.0f} offered"
+
     async def abandon(self) -> None:
         """Stops sending and cancels what is still retrying: a test that failed half-way leaves no request behind."""
         self._stop.set()
@@ -373,3 +380,12 @@ async def recovery_seconds(slack: SlackStandIn, load: Load, since: float, timeou
         min(slack.first_arrival[account] for account, at in load.planted_at.items() if at >= since and account in slack.first_arrival)
         - since
     )
+
+
+async def nothing_lost_or_repeated(signals: str, slack: SlackStandIn, load: Load, seconds: float) -> None:
+    """The suite's verdict once the load has stopped: every acknowledged event counted once by signals, every
+    crossing in Slack once, and the load held for `seconds`."""
+    async with httpx.AsyncClient() as client:
+        await counted_by_signals(client, signals, load)
+    await delivered_once(slack, load)
+    load.assert_held(seconds)
