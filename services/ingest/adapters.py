@@ -494,7 +494,8 @@ class DedupeStore:
             task.add_done_callback(self._late_marks.discard)
 
     async def _mark_when_back(self, claim: Claim, first_delay_s: float = 1.0, give_up_after_s: float = 600.0) -> None:
-        """Retries a failed mark with backoff; until it lands, a replay of these ids waits for the lease, then repeats."""
+        """Retries a failed mark with backoff; until it lands, a replay of these ids waits for the lease, and the claim
+        that then takes them over finds them on Kafka (ProducedLookup) instead of producing them again."""
         delay, deadline = first_delay_s, asyncio.get_running_loop().time() + give_up_after_s
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(delay)
