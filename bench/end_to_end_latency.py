@@ -48,7 +48,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest_throughput import cpu_seconds, post_events, prepare, run_service  # noqa: E402 (this directory)
+from ingest_throughput import cpu_seconds, kafka_and_postgres, post_events, prepare, run_service  # noqa: E402 (this directory)
 from signals_throughput import stop  # noqa: E402 (this directory)
 
 from shared.db import upgrade_database  # noqa: E402
@@ -454,12 +454,7 @@ def main() -> None:
     if options.rate * TICK_SECONDS < 1 or options.baseline_rate * TICK_SECONDS < 1:
         parser.error(f"rates below {1 / TICK_SECONDS:.0f} events/s leave ticks without a request")
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not bootstrap or not database_url.startswith("postgresql"):
-        raise SystemExit(
-            "set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL=postgresql+asyncpg://... (deploy/kafka.sh and postgres.sh print them)"
-        )
+    bootstrap, database_url = kafka_and_postgres()
     tag = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix="radar-bench-latency-"))
     slack = SlackStandIn(PLANTED)

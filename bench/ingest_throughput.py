@@ -51,6 +51,17 @@ ACCOUNTS = 1_000
 BATCH = 100
 
 
+def kafka_and_postgres() -> tuple[str, str]:
+    """The broker and the PostgreSQL database a benchmark of the whole stack runs on, from the environment."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not bootstrap or not database_url.startswith("postgresql"):
+        raise SystemExit(
+            "set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL=postgresql+asyncpg://... (deploy/kafka.sh and postgres.sh print them)"
+        )
+    return bootstrap, database_url
+
+
 def make_event(run: str, index: int) -> dict:
     return {
         "id": f"{run}-{index}",

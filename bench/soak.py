@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import re
 import signal
 import sys
@@ -52,7 +51,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest_throughput import prepare  # noqa: E402 (this directory)
+from ingest_throughput import kafka_and_postgres, prepare  # noqa: E402 (this directory)
 
 from shared.db import upgrade_database  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402
@@ -473,12 +472,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     options = parser.parse_args()
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not bootstrap or not database_url.startswith("postgresql"):
-        raise SystemExit(
-            "set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL=postgresql+asyncpg://... (deploy/kafka.sh and postgres.sh print them)"
-        )
+    bootstrap, database_url = kafka_and_postgres()
     tag = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix="radar-bench-soak-"))
     slack = SlackStandIn(re.compile(rf"p{tag}-\d+".encode()))
