@@ -36,9 +36,10 @@ from end_to_end_latency import percentile  # noqa: E402 (this directory)
 from ingest_throughput import run_service  # noqa: E402 (this directory)
 from signals_throughput import stop  # noqa: E402 (this directory)
 
+from services.scoring.adapters.tables import Account, Score, ScoreHistory, SignalRecord  # noqa: E402
 from services.scoring.console.views import PAGE_SIZE  # noqa: E402
 from shared.auth import KeyStore  # noqa: E402
-from shared.db import Account, Score, ScoreHistory, SignalRecord, create_engine, sessionmaker, upgrade_database  # noqa: E402
+from shared.db import create_engine, sessionmaker, upgrade_database  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)

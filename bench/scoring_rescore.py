@@ -21,10 +21,11 @@ import asyncpg
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
 
+from services.config import RadarConfig
+from services.scoring.adapters.tables import Account, Plan, Score
 from services.scoring.domain import AccountState, UsageSnapshot
 from services.scoring.rescore import rescore_all
-from shared.config import RadarConfig
-from shared.db import Account, Plan, Score, create_engine, sessionmaker, upgrade_database
+from shared.db import create_engine, sessionmaker, upgrade_database
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
 

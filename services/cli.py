@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.config import ConfigError, RadarConfig, load_config
+from services.config import RadarConfig, load_config
+from shared.config import ConfigError
 from shared.settings import Settings, get_settings
 
 app = typer.Typer(help="Expansion Radar: real-time expansion signals for SaaS companies.", no_args_is_help=True)

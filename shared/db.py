@@ -1,4 +1,6 @@
-"""SQLAlchemy models and engine helpers shared by ingest, scoring and notifier (one schema, one migration chain)."""
+"""Database plumbing (the declarative base, engines, dialect-aware inserts, migrations) and the tables more than one
+service reads: API keys (every service) and the notifier's alert state (the console and the scoring API read it).
+Each service's own tables live in its adapters/tables.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
-    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -22,7 +22,6 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     text,
-    true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -71,101 +70,6 @@ class ApiKey(Base):
     rate_tat: Mapped[float | None] = mapped_column(Float, default=None)
 
 
-class IngestDeclaration(Base):
-    """The last account or plan each ingest process published (after Kafka's ack): what `GET` reads back, and
-    the base a Segment `group` call's partial traits are merged into."""
-
-    __tablename__ = "ingest_declarations"
-    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
-    entity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    payload: Mapped[dict[str, Any]] = mapped_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class IngestedEvent(Base):
-    """The idempotency record every ingest process shares: an id is claimed (`produced` false, `received_at` the
-    claim's time) before it is produced, and marked produced once Kafka acknowledged it (migration 0008). On
-    PostgreSQL a claim's ids carry its `claim_id` and the mark is one IngestProducedClaim row for all of them
-    (migration 0009); SQLite marks each row."""
-
-    __tablename__ = "ingested_events"
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(200))
-    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    produced: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    claim_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    # migration 0010: when this row's claim took over an unmarked claim whose lease ran out, that claim's time: its
-    # process may have died after Kafka's ack, so the new claim first looks on Kafka for what it produced
-    taken_over_from: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class IngestProducedClaim(Base):
-    """A claim whose ids Kafka acknowledged: every `ingested_events` row still holding `claim_id` is produced."""
-
-    __tablename__ = "ingest_produced_claims"
-    claim_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    received_at: Mapped[datetime] = mapped_column(index=True)
-
-
-class Account(Base):
-    __tablename__ = "accounts"
-    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    domains: Mapped[list[Any]] = mapped_column(default=list)
-    plan: Mapped[str | None] = mapped_column(String(200))
-    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    arr: Mapped[float] = mapped_column(Float, default=0)
-    owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Score(Base):
-    """The current readiness score of an account and the inputs it was computed from."""
-
-    __tablename__ = "scores"
-    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    score: Mapped[int] = mapped_column(Integer)
-    tier: Mapped[str] = mapped_column(String(20), index=True)
-    breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # scoring (migration 0004): what the read API filters and shows without unpacking JSON
-    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
-    health: Mapped[float | None] = mapped_column(Float, default=None)
-    expansion_arr: Mapped[float | None] = mapped_column(Float, default=None)
-
-
-class ScoreHistory(Base):
-    __tablename__ = "score_history"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(String(200))
-    score: Mapped[int] = mapped_column(Integer)
-    tier: Mapped[str] = mapped_column(String(20))
-    breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    signal_id: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    health: Mapped[float | None] = mapped_column(Float, default=None)  # scoring (migration 0004)
-    __table_args__ = (Index("ix_score_history_account_time", "account_id", "created_at"),)
-
-
-class SignalRecord(Base):
-    __tablename__ = "signals"
-    signal_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(200), index=True)
-    type: Mapped[str] = mapped_column(String(50))
-    payload: Mapped[dict[str, Any]] = mapped_column()
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class AlertRecord(Base):
-    __tablename__ = "alerts"
-    alert_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    signal_id: Mapped[str] = mapped_column(String(200), unique=True)
-    account_id: Mapped[str] = mapped_column(String(200), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class OutboxAlert(Base):
     """The notifier's copy of an alert, written with its deliveries before the Kafka offset is committed."""
 
@@ -199,17 +103,6 @@ class Delivery(Base):
 # ----------------------------------------------------------------------------- scoring (migration 0004)
 
 
-class Plan(Base):
-    """The plan catalog scoring prices expansions from; fed by the compacted plan-updates topic."""
-
-    __tablename__ = "plans"
-    plan_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    price: Mapped[float] = mapped_column(Float, default=0)
-    next_plan: Mapped[str | None] = mapped_column(String(200), default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 # ----------------------------------------------------------------------------- notifier (migration 0005)
 
 
@@ -224,17 +117,6 @@ class AccountAttention(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class OpenTopic(Base):
-    """The highest level alerted per account, signal and metric while the alert is open (not done/dismissed)."""
-
-    __tablename__ = "notifier_open_topics"
-    topic_key: Mapped[str] = mapped_column(String(500), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(200), index=True)
-    alert_id: Mapped[str] = mapped_column(String(200), index=True)
-    level: Mapped[float] = mapped_column(Float)
-    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class ClosedAlert(Base):
     """An alert marked done or dismissed (with its reason)."""
 
@@ -247,82 +129,7 @@ class ClosedAlert(Base):
     closed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Outreach(Base):
-    """Customer outreach an owner logged; the fatigue cap counts these per account per quarter."""
-
-    __tablename__ = "notifier_outreach"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(String(200), index=True)
-    alert_id: Mapped[str | None] = mapped_column(String(200), default=None)
-    actor: Mapped[str | None] = mapped_column(String(200), default=None)
-    logged_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 # ----------------------------------------------------------------------------- outcomes (migration 0007)
-
-
-class Opportunity(Base):
-    """An expansion opportunity an alert opened: identified -> qualified -> proposal -> won / lost.
-
-    Times are event times (the opening alert's signal, the subscription change that closed it) so a
-    replayed history measures cycles as they happened; `closed_by_event` lets one upgrade win one opportunity."""
-
-    __tablename__ = "opportunities"
-    opportunity_id: Mapped[str] = mapped_column(String(250), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(200), index=True)
-    alert_id: Mapped[str | None] = mapped_column(String(250), default=None)
-    signal_type: Mapped[str | None] = mapped_column(String(50), default=None)
-    tier: Mapped[str | None] = mapped_column(String(20), default=None)
-    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
-    stage: Mapped[str] = mapped_column(String(20), index=True)
-    expected_amount: Mapped[float | None] = mapped_column(Float, default=None)
-    amount: Mapped[float | None] = mapped_column(Float, default=None)
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    identified_at: Mapped[datetime] = mapped_column(index=True)
-    closed_at: Mapped[datetime | None] = mapped_column(default=None)
-    closed_by_event: Mapped[str | None] = mapped_column(String(200), default=None, unique=True)
-    alert_count: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class OpportunityStageChange(Base):
-    """Every stage move, who made it and why: the opportunity's audit trail."""
-
-    __tablename__ = "opportunity_stage_changes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    opportunity_id: Mapped[str] = mapped_column(String(250), index=True)
-    from_stage: Mapped[str | None] = mapped_column(String(20), default=None)
-    to_stage: Mapped[str] = mapped_column(String(20))
-    amount: Mapped[float | None] = mapped_column(Float, default=None)
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    actor: Mapped[str | None] = mapped_column(String(200), default=None)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class RevenueChange(Base):
-    """The revenue ledger: one row per `subscription_changed` event (its id makes a replay a no-op)."""
-
-    __tablename__ = "revenue_changes"
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(index=True)
-    arr_before: Mapped[float] = mapped_column(Float)
-    arr_after: Mapped[float] = mapped_column(Float)
-    plan: Mapped[str | None] = mapped_column(String(200), default=None)
-    reason: Mapped[str] = mapped_column(String(20))
-    __table_args__ = (Index("ix_revenue_changes_account_time", "account_id", "at"),)
-
-
-class OutcomeAlert(Base):
-    """What signal precision needs of each alert, in columns: signal type, tier, kind and event time."""
-
-    __tablename__ = "outcome_alerts"
-    alert_id: Mapped[str] = mapped_column(String(250), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(200), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    signal_type: Mapped[str] = mapped_column(String(50))
-    tier: Mapped[str] = mapped_column(String(20))
-    at: Mapped[datetime] = mapped_column(index=True)
 
 
 # ----------------------------------------------------------------------------- engine

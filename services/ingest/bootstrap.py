@@ -11,10 +11,11 @@ from datetime import timedelta
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.config import RadarConfig
 from services.ingest.adapters import DeclarationStore, DedupeStore, KafkaPublisher, ProducedLookup
+from services.ingest.domain.config import IngestConfig
 from services.ingest.service import IngestService
 from shared.auth import KeyStore
-from shared.config import IngestConfig, RadarConfig
 from shared.consumer_loop import start_with_retry
 from shared.db import create_engine, database_ready, sessionmaker
 from shared.kafka import make_consumer, make_producer

@@ -17,7 +17,7 @@ from dateutil.parser import isoparse
 from pydantic import ValidationError
 
 from services.ingest.domain import MAX_EVENT_BYTES, BatchRejected, FieldError, event_errors, field_path
-from shared.config import CloudEventsConfig, EventMapping, SegmentConfig
+from services.ingest.domain.config import CloudEventsConfig, EventMapping, SegmentConfig
 from shared.schemas import EVENT_ADAPTER, AccountUpsert, Event
 
 _MISSING = object()

@@ -13,13 +13,14 @@ from pydantic import ValidationError
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.config import RadarConfig
 from services.notifier.channels import Channel, ConsoleChannel, SignedWebhookChannel, SlackWebhookChannel
 from services.notifier.crm import HubSpotChannel, SalesforceChannel
 from services.notifier.domain import Route, digest_text, slack_channel_for
+from services.notifier.domain.config import NotifierConfig
 from services.notifier.outbox import DueDelivery, Outbox
 from services.notifier.sender import Sender
 from shared.auth import KeyStore
-from shared.config import NotifierConfig, RadarConfig
 from shared.consumer_loop import ConsumerWorker, UnreadableRecord
 from shared.db import create_engine, database_ready, sessionmaker
 from shared.kafka import make_consumer, make_producer

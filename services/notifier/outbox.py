@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from services.notifier import domain
-from shared.config import FatigueConfig
-from shared.db import AccountAttention, ClosedAlert, Delivery, OpenTopic, OutboxAlert, Outreach, insert_for, insert_ignore
+from services.notifier.adapters.tables import OpenTopic, Outreach
+from services.notifier.domain.config import FatigueConfig
+from shared.db import AccountAttention, ClosedAlert, Delivery, OutboxAlert, insert_for, insert_ignore
 from shared.schemas import Alert, utcnow
 
 

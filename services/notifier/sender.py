@@ -16,8 +16,8 @@ from prometheus_client import Counter
 
 from services.notifier.channels import Channel, PermanentDelivery, RetryableDelivery
 from services.notifier.domain import gives_up, quiet_until, retry_delay
+from services.notifier.domain.config import NotifierConfig
 from services.notifier.outbox import DueDelivery, Outbox
-from shared.config import NotifierConfig
 from shared.observability import observe_end_to_end
 from shared.schemas import utcnow
 

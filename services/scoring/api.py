@@ -10,12 +10,13 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import exists, func, select
 
+from services.scoring.adapters.tables import Account, AlertRecord, Score, ScoreHistory, SignalRecord
 from services.scoring.bootstrap import ScoringRuntime
 from services.scoring.console.routes import install_console
 from services.scoring.domain import AccountState
 from services.scoring.outcomes_api import outcomes_router
 from shared.auth import Principal, require_scope
-from shared.db import Account, AlertRecord, ClosedAlert, Score, ScoreHistory, SignalRecord
+from shared.db import ClosedAlert
 from shared.observability import service_app
 from shared.schemas import Alert, Signal, Tier, UsageLine
 

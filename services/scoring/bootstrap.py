@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.config import RadarConfig
 from services.scoring import handlers, outcomes_service
 from services.scoring.domain import HEALTH_EVENT_TYPES
 from services.scoring.metrics import RECORDS
 from services.scoring.repository import ScoringRepository
 from shared.auth import KeyStore
-from shared.config import RadarConfig
 from shared.consumer_loop import ConsumerWorker, UnreadableRecord, start_with_retry
 from shared.db import create_engine, database_ready, sessionmaker
 from shared.event_records import decode_events

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from services.scoring import outcomes_service
 from services.scoring.domain import HealthEvent, actionable, build_alert, facts_for, model_for, record_event, record_signal
+from services.scoring.domain.config import ScoringConfig
 from services.scoring.metrics import ALERTS, SCORE_UPDATES
 from services.scoring.repository import ScoringRepository
-from shared.config import ScoringConfig
 from shared.schemas import AccountUpdate, Alert, PlanUpdate, Signal, utcnow
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[ScoringRepository]]

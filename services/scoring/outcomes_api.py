@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, model_validator
 
 from services.scoring import outcomes_service
+from services.scoring.adapters.tables import Opportunity, OpportunityStageChange
 from services.scoring.outcomes import PeriodError, ReportPeriod, Stage, StageError, custom_period, parse_period
 from services.scoring.outcomes_repository import OutcomesRepository, UnknownOpportunity
 from services.scoring.outcomes_service import RevenueReport, Scope, SignalReport
 from shared.auth import Principal
-from shared.db import Opportunity, OpportunityStageChange
 
 NO_NUL = r"^[^\x00]+$"
 Text = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)]

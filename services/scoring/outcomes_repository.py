@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.tables import Account, Opportunity, OpportunityStageChange, OutcomeAlert, RevenueChange
 from services.scoring.outcomes import OPEN_STAGES, AlertFact, Stage, automatic_close, outcome_of
 from services.scoring.revenue import ArrChange
 from services.scoring.revenue import Opportunity as PipelineItem
-from shared.db import Account, Opportunity, OpportunityStageChange, OutcomeAlert, RevenueChange, insert_ignore
+from shared.db import insert_ignore
 from shared.schemas import Alert, SubscriptionChangedEvent, utcnow
 
 OPEN = [stage.value for stage in OPEN_STAGES]

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.scoring.adapters.tables import Opportunity
+from services.scoring.domain.config import OutcomesConfig
 from services.scoring.outcomes import (
     ALL,
     OPEN_STAGES,
@@ -38,8 +40,6 @@ from services.scoring.outcomes import (
     summary_text,
 )
 from services.scoring.outcomes_repository import OutcomesRepository, UnknownOpportunity
-from shared.config import OutcomesConfig
-from shared.db import Opportunity
 from shared.schemas import Alert, SubscriptionChangedEvent, utcnow
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.tables import Account, AlertRecord, Plan, Score, ScoreHistory, SignalRecord
 from services.scoring.domain import AccountState, AccountView, ScoreCard
-from shared.db import Account, AlertRecord, Plan, Score, ScoreHistory, SignalRecord, insert_for
+from shared.db import insert_for
 from shared.schemas import AccountUpdate, Alert, PlanUpdate, PlanUpsert, Signal, utcnow
 
 

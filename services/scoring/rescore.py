@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.scoring.adapters.tables import Account, Plan, Score, ScoreHistory
 from services.scoring.domain import AccountState, AccountView, facts_for, model_for
-from shared.config import ScoringConfig
-from shared.db import Account, Plan, Score, ScoreHistory
+from services.scoring.domain.config import ScoringConfig
 from shared.schemas import PlanUpsert, utcnow
 
 Progress = Callable[[int], None]

@@ -41,12 +41,12 @@ from faust.types import TP, EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from rocksdict import WriteBatch
 
+from services.config import RadarConfig
 from services.signals.adapters import FaustProducerSender, KafkaPartitions, Partitions, RecordSender
 from services.signals.domain import dump_state, load_state
 from services.signals.handlers import AccountStates, Publish, Record, apply_batch, rules_from_config
 from services.signals.offsets import Admission, OffsetGuard
 from services.signals.recovery_watch import RecoveryWatch, RecoveryWatchService
-from shared.config import RadarConfig
 from shared.event_records import partition_of
 from shared.schemas import Signal
 from shared.settings import Settings

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from services.config import RadarConfig
 from services.signals.domain import AccountState, Rules, apply_account_update, apply_event, empty_state, encode_state, load_state
-from shared.config import RadarConfig
 from shared.event_records import partition_of
 from shared.schemas import EVENT_ADAPTER, AccountUpdate, Signal
 from shared.wire import WireEvent, decode_event, decode_events, from_model

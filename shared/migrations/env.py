@@ -7,6 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import services.ingest.adapters.tables
+import services.notifier.adapters.tables
+import services.scoring.adapters.tables  # noqa: F401  (each service's tables join Base.metadata)
 from shared.db import Base, create_engine
 from shared.settings import Settings
 

@@ -12,8 +12,9 @@ from datetime import timedelta
 
 import httpx
 
+from services.scoring.adapters.tables import AlertRecord, Score
 from services.scoring.console import queries
-from shared.db import AccountAttention, AlertRecord, Score, create_engine, sessionmaker
+from shared.db import AccountAttention, create_engine, sessionmaker
 from shared.schemas import utcnow
 from tests.fixtures.scoring import ScoringApi
 

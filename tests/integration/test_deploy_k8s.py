@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from shared.config import parse_config
+from services.config import parse_config
 from shared.settings import Settings
 from tests.fixtures.ops import KUBERNETES_VERSION, ROOT
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from services.ingest.adapters import BrokerUnavailable, DedupeStore, KeyRevoked
+from services.ingest.adapters.tables import IngestedEvent, IngestProducedClaim
 from shared.auth import KeyStore
-from shared.db import IngestedEvent, IngestProducedClaim, create_engine, sessionmaker
+from shared.db import create_engine, sessionmaker
 from shared.schemas import utcnow
 
 WINDOW, LEASE = timedelta(days=7), timedelta(seconds=30)

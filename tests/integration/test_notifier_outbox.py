@@ -10,9 +10,9 @@ import pytest
 
 from services.notifier.channels import RetryableDelivery
 from services.notifier.domain import Route
+from services.notifier.domain.config import NotifierConfig, QuietHours
 from services.notifier.outbox import Outbox
 from services.notifier.sender import Sender
-from shared.config import NotifierConfig, QuietHours
 from shared.db import create_engine, sessionmaker
 from shared.schemas import SignalType, Tier
 from tests.helpers import await_for

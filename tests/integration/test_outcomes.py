@@ -20,8 +20,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.scoring.adapters.tables import AlertRecord, RevenueChange, SignalRecord
 from services.signals.handlers import partition_of
-from shared.db import AlertRecord, RevenueChange, SignalRecord, create_engine, sessionmaker
+from shared.db import create_engine, sessionmaker
 from tests.helpers import await_for
 
 LIMIT = 10_000

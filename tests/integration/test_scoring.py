@@ -10,7 +10,8 @@ import orjson
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import func, select
 
-from shared.db import Account, AlertRecord, Plan, Score, ScoreHistory, SignalRecord, create_engine
+from services.scoring.adapters.tables import Account, AlertRecord, Plan, Score, ScoreHistory, SignalRecord
+from shared.db import create_engine
 from shared.event_records import group_events
 from tests.helpers import TopicReader, await_for, produce
 

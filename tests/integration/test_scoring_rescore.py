@@ -10,8 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from services.scoring.adapters.tables import Account, Score, ScoreHistory
 from services.scoring.domain import AccountState, UsageSnapshot
-from shared.db import Account, Score, ScoreHistory, create_engine, sessionmaker
+from shared.db import create_engine, sessionmaker
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigError, RadarConfig, load_config
+from services.config import RadarConfig, load_config
+from shared.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from services.config import parse_config
 from services.ingest.domain import MAX_REQUEST_BYTES, BatchRejected, check_content_type, decode_body, fresh_positions, parse_native
+from services.ingest.domain.config import IngestConfig
 from services.ingest.sources import (
     cloudevent_id,
     cloudevents_documents,
@@ -16,7 +18,7 @@ from services.ingest.sources import (
     translate_segment,
 )
 from shared.auth import gcra_retry_after
-from shared.config import ConfigError, IngestConfig, parse_config
+from shared.config import ConfigError
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 CONFIG = IngestConfig()

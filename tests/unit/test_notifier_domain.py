@@ -18,7 +18,7 @@ from services.notifier.domain import (
     slack_message,
     topic_key,
 )
-from shared.config import FatigueConfig, QuietHours, SlackRoutingConfig
+from services.notifier.domain.config import FatigueConfig, QuietHours, SlackRoutingConfig
 from shared.schemas import Alert, Driver, Signal, SignalType, Tier, UsageLine, UserRef
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)

@@ -14,9 +14,9 @@ import pytest
 from services.notifier import channels
 from services.notifier.channels import ConsoleChannel, RetryableDelivery, append_whole_line
 from services.notifier.domain import gives_up
+from services.notifier.domain.config import NotifierConfig
 from services.notifier.outbox import DueDelivery
 from services.notifier.sender import Sender
-from shared.config import NotifierConfig
 from shared.schemas import Alert, utcnow
 from tests.unit.test_notifier_channels import alert
 

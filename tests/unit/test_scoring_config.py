@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigError, RadarConfig, load_config
+from services.config import RadarConfig, load_config
+from shared.config import ConfigError
 
 
 @pytest.mark.parametrize(

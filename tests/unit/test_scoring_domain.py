@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.config import parse_config
 from services.scoring.domain import (
     AccountState,
     AccountView,
@@ -28,7 +29,7 @@ from services.scoring.domain import (
     tier_for,
     top_drivers,
 )
-from shared.config import ScoringConfig, parse_config
+from services.scoring.domain.config import ScoringConfig
 from shared.schemas import (
     BillingIssueEvent,
     CsatEvent,

@@ -11,21 +11,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.tables import Account, AlertRecord, Opportunity, Score, ScoreHistory, SignalRecord
 from services.scoring.console import views
 from services.scoring.outcomes import segment_for
 from services.scoring.outcomes_repository import OPEN
-from shared.db import (
-    Account,
-    AccountAttention,
-    AlertRecord,
-    ClosedAlert,
-    Delivery,
-    Opportunity,
-    OutboxAlert,
-    Score,
-    ScoreHistory,
-    SignalRecord,
-)
+from shared.db import AccountAttention, ClosedAlert, Delivery, OutboxAlert
 from shared.schemas import utcnow
 
 TREND_POINTS = 20

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.config import FatigueConfig, QuietHours, SlackRoutingConfig
+from services.notifier.domain.config import FatigueConfig, QuietHours, SlackRoutingConfig
 from shared.schemas import Alert, SignalType, Tier
 
 TIER_LABEL = {

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from shared.config import Band, HealthConfig, OpportunityConfig, ScoringConfig
+from services.scoring.domain.config import Band, HealthConfig, OpportunityConfig, ScoringConfig
 from shared.schemas import (
     Alert,
     BillingIssueEvent,

@@ -18,7 +18,8 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import ApiKey, IngestDeclaration, IngestedEvent, IngestProducedClaim, insert_for
+from services.ingest.adapters.tables import IngestDeclaration, IngestedEvent, IngestProducedClaim
+from shared.db import ApiKey, insert_for
 from shared.event_records import GroupedRecord, decode_events, group_events, partition_of
 from shared.kafka import RecordTooLarge, abandon, send_batches
 from shared.schemas import utcnow
