@@ -210,7 +210,9 @@ async def replay(
                 result.plans += kind == "plan"
                 done += 1
                 progress(done)
-        events = ((line, record) for line, record in read_records(path, file_format) if record.get("type") not in UPSERT_TYPES)
+        events: Iterator[tuple[int, dict[str, Any]]] = (
+            (line, record) for line, record in read_records(path, file_format) if record.get("type") not in UPSERT_TYPES
+        )
         if sort:
             events = iter(sorted(events, key=lambda item: str(item[1].get("timestamp", ""))))
         batch: list[tuple[int, dict[str, Any]]] = []

@@ -23,7 +23,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Float, bindparam, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import ApiKey
+from shared.db import ApiKey, affected_rows
 from shared.schemas import utcnow
 
 KEY_PREFIX = "rdr_"
@@ -100,7 +100,7 @@ class KeyStore:
                 .where(ApiKey.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        return result.rowcount or 0
+        return affected_rows(result)
 
     async def authenticate(self, plaintext: str, cached: bool = False) -> Principal | None:
         """One indexed lookup on a plain connection (no ORM session): the per-request price of instant revocation.

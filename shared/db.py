@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -169,6 +169,12 @@ def insert_for(session: AsyncSession, model: type[Base]) -> Any:
 
 def insert_ignore(session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Any:
     return insert_for(session, model).values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an INSERT/UPDATE/DELETE touched: `execute()` is typed as returning a Result, and only the
+    CursorResult it really returns for DML has `rowcount`."""
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 async def database_ready(engine: AsyncEngine) -> bool:

@@ -19,7 +19,7 @@ import operator
 import re
 import types
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import msgspec
@@ -113,15 +113,29 @@ STRUCTS: dict[type[BaseModel], type[msgspec.Struct]] = {}
 for _model in EVENT_MODELS.values():
     _struct_of(_model, STRUCTS)
 
-# the Structs by name, as the signals rules use them (isinstance, attributes)
-UsageEvent, GaugeEvent, UserAddedEvent, UserRemovedEvent, FeatureUsedEvent, IntegrationConnectedEvent = (
-    STRUCTS[EVENT_MODELS[kind]] for kind in ("usage", "gauge", "user_added", "user_removed", "feature_used", "integration_connected")
-)
-WireUserRef = STRUCTS[UserRef]
-WireEvent = Union[tuple(STRUCTS[model] for model in EVENT_MODELS.values())]  # type: ignore[valid-type]  # noqa: UP007
+if TYPE_CHECKING:
+    # a Struct has its model's fields and properties, so the type checker reads the Structs as the models
+    from shared.schemas import (
+        FeatureUsedEvent,
+        GaugeEvent,
+        IntegrationConnectedEvent,
+        UsageEvent,
+        UserAddedEvent,
+        UserRemovedEvent,
+    )
+    from shared.schemas import UserRef as WireUserRef
 
-_EVENT_DECODER = msgspec.json.Decoder(WireEvent)
-_EVENTS_DECODER = msgspec.json.Decoder(list[WireEvent])  # type: ignore[valid-type]
+    WireEvent = Event
+else:
+    # the Structs by name, as the signals rules use them (isinstance, attributes)
+    UsageEvent, GaugeEvent, UserAddedEvent, UserRemovedEvent, FeatureUsedEvent, IntegrationConnectedEvent = (
+        STRUCTS[EVENT_MODELS[kind]] for kind in ("usage", "gauge", "user_added", "user_removed", "feature_used", "integration_connected")
+    )
+    WireUserRef = STRUCTS[UserRef]
+    WireEvent = Union[tuple(STRUCTS[model] for model in EVENT_MODELS.values())]  # noqa: UP007
+
+_EVENT_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(WireEvent)
+_EVENTS_DECODER: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[WireEvent])
 _EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
 
