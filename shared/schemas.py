@@ -290,3 +290,19 @@ class Alert(Contract):
     expansion_basis: str | None = Field(default=None, description="how expansion_arr was estimated from the plan catalog")
     reason: str | None = Field(default=None, description="why a retention_risk alert replaced an expansion one")
     action: str | None = Field(default=None, description="the model's recommended action for the score")
+
+
+class AlertAction(Contract):
+    """An owner's action on an alert, on `alert-actions` keyed by account id. `origin` says where the click was
+    made: the notifier applied its own (API, Slack buttons) before publishing them; it applies the console's on
+    receipt. Scoring moves the account's opportunity on every one. Applying one twice changes nothing."""
+
+    action_id: Identifier = Field(description="unique per click, so a consumer can recognise a repeat")
+    alert_id: Identifier
+    account_id: Identifier
+    action: Literal["done", "dismissed", "snoozed"]
+    reason: str | None = None
+    actor: str
+    snoozed_until: Timestamp | None = Field(default=None, description="snoozed: until when the account's alerts wait")
+    origin: Literal["notifier", "console"]
+    at: Timestamp

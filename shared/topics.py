@@ -12,6 +12,7 @@ EXPANSION_SIGNALS = "expansion-signals"
 EXPANSION_ALERTS = "expansion-alerts"
 NOTIFICATIONS_DLQ = "notifications-dlq"
 PLAN_UPDATES = "plan-updates"
+ALERT_ACTIONS = "alert-actions"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Topics:
         """The plan catalog (PlanUpdate keyed by plan id), compacted like account-updates."""
         return self.prefix + PLAN_UPDATES
 
+    @property
+    def alert_actions(self) -> str:
+        """What owners did with alerts (AlertAction keyed by account id): the notifier applies the console's to its
+        outbox, scoring moves the account's opportunity on every one."""
+        return self.prefix + ALERT_ACTIONS
+
     def specs(self, partitions: int, replication_factor: int = 1) -> list[TopicSpec]:
         """All topics are partitioned by account_id with the same count, so they stay co-partitioned."""
         compacted = {"cleanup.policy": "compact"}
@@ -67,4 +74,5 @@ class Topics:
             TopicSpec(self.expansion_alerts, partitions, replication_factor, {}),
             TopicSpec(self.notifications_dlq, partitions, replication_factor, {}),
             TopicSpec(self.plan_updates, partitions, replication_factor, compacted),
+            TopicSpec(self.alert_actions, partitions, replication_factor, {}),
         ]
