@@ -8,6 +8,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.signal_types import SignalType
+
 # ids become primary keys in PostgreSQL, whose text cannot hold NUL: refused at the edge, not a 500 in the query
 NO_NUL = r"^[^\x00]+$"
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
@@ -203,16 +205,6 @@ class PlanUpdate(PlanUpsert):
 
 
 # ----------------------------------------------------------------------------- signals
-
-
-class SignalType(StrEnum):
-    USAGE_THRESHOLD_CROSSED = "usage_threshold_crossed"
-    USAGE_SUSTAINED_HIGH = "usage_sustained_high"
-    SEAT_THRESHOLD_CROSSED = "seat_threshold_crossed"
-    NEW_DOMAIN_USER = "new_domain_user"
-    NEW_TEAM_ADOPTION = "new_team_adoption"
-    PREMIUM_FEATURE_INTEREST = "premium_feature_interest"
-    USAGE_GROWTH = "usage_growth"
 
 
 class Signal(Contract):

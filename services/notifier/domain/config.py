@@ -7,19 +7,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from shared.config import Section
+from shared.signal_types import SIGNAL_KINDS, SignalType
 
 _TierName = Literal["immediate", "short_term", "medium_term", "low"]
-
-
-_SignalName = Literal[
-    "usage_threshold_crossed",
-    "usage_sustained_high",
-    "seat_threshold_crossed",
-    "new_domain_user",
-    "new_team_adoption",
-    "premium_feature_interest",
-    "usage_growth",
-]
 
 
 class SlackRoutingConfig(Section):
@@ -37,7 +27,9 @@ class FatigueConfig(Section):
     """The seeds cap customer outreach at 1-2 per account per quarter; low-urgency signals wait for the digest."""
 
     outreach_per_quarter: int = Field(default=2, ge=1)
-    digest_signals: list[_SignalName] = ["usage_growth", "premium_feature_interest", "new_team_adoption"]
+    digest_signals: list[SignalType] = Field(
+        default_factory=lambda: [kind.type for kind in SIGNAL_KINDS.values() if kind.digest_by_default]
+    )
     digest_tiers: list[_TierName] = ["medium_term", "low"]
     digest_every_hours: float = Field(default=24, ge=0, description="how often the digest goes out; 0 = only on request")
 
