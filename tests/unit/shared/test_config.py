@@ -5,7 +5,7 @@ import pytest
 from services.config import RadarConfig, load_config
 from shared.config import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_shipped_example_is_the_default() -> None:
