@@ -37,7 +37,7 @@ from ingest_throughput import run_service  # noqa: E402 (this directory)
 from signals_throughput import stop  # noqa: E402 (this directory)
 
 from services.scoring.adapters.tables import Account, Score, ScoreHistory, SignalRecord  # noqa: E402
-from services.scoring.console.views import PAGE_SIZE  # noqa: E402
+from services.scoring.entrypoints.console.views import PAGE_SIZE  # noqa: E402
 from shared.auth import KeyStore  # noqa: E402
 from shared.db import create_engine, sessionmaker, upgrade_database  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402

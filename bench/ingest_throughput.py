@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.ingest.domain import parse_native  # noqa: E402
+from services.ingest.domain.events import parse_native  # noqa: E402
 from shared.auth import KeyStore  # noqa: E402
 from shared.db import create_engine, sessionmaker, upgrade_database  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402

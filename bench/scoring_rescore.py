@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 from services.config import RadarConfig
 from services.scoring.adapters.tables import Account, Plan, Score
-from services.scoring.domain import AccountState, UsageSnapshot
-from services.scoring.rescore import rescore_all
+from services.scoring.domain.state import AccountState, UsageSnapshot
+from services.scoring.entrypoints.rescore import rescore_all
 from shared.db import create_engine, sessionmaker, upgrade_database
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)

@@ -38,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from signals_throughput import PARTITIONS, processed, run_process, send_requests, stop  # noqa: E402 (this directory)
 
-from services.signals.domain import Rules, apply_account_update, apply_event, empty_state, encode_state  # noqa: E402
+from services.signals.domain.apply import apply_account_update, apply_event  # noqa: E402
+from services.signals.domain.config import Rules  # noqa: E402
+from services.signals.domain.state import empty_state, encode_state  # noqa: E402
 from shared.embedded_broker import free_port  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.schemas import AccountUpdate, UsageEvent  # noqa: E402
@@ -178,7 +180,7 @@ def run_store(bootstrap: str, prefix: str, store: str, total: int, sample: list[
 
 def used(port: int, account_id: str) -> float | None:
     state = httpx.get(f"http://127.0.0.1:{port}/v1/state/{account_id}", timeout=10)
-    return state.json()["usage"].get("api_calls", {}).get("used") if state.status_code == 200 else None  # type: ignore[no-any-return]
+    return state.json()["usage"].get("api_calls", {}).get("used") if state.status_code == 200 else None
 
 
 def main() -> None:

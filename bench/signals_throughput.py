@@ -166,7 +166,7 @@ async def naive(stream):
 faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()
 """
 )
-# the worker's settings and batching (services/signals/app.py), and no work: each record's events are counted, not parsed
+# the worker's settings and batching (services/signals/entrypoints/faust_app.py), and no work: each record's events are counted, not parsed
 FLOOR_WORKER = (
     FAUST_APP
     + """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,11 @@ from rich.table import Table
 from services.config import RadarConfig, load_config
 from shared.config import ConfigError
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.auth import KeyStore
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Expansion Radar: real-time expansion signals for SaaS companies.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the HTTP services (only their hashes are stored).", no_args_is_help=True)
@@ -58,8 +63,8 @@ def serve(service: Service) -> None:
     if service is Service.signals:
         import faust
 
-        from services.signals.app import create_app as create_signals_app
-        from services.signals.app import tune_garbage_collector
+        from services.signals.bootstrap import create_app as create_signals_app
+        from services.signals.entrypoints.faust_app import tune_garbage_collector
 
         tune_garbage_collector()
         worker = faust.Worker(
@@ -92,20 +97,20 @@ async def _serve_http(service: Service, settings: Settings, config: RadarConfig)
     import uvicorn
 
     if service is Service.ingest:
-        from services.ingest import api as ingest_api
         from services.ingest import bootstrap as ingest_bootstrap
+        from services.ingest.entrypoints import http as ingest_http
 
-        web_app, port = ingest_api.create_app(ingest_bootstrap.build(settings, config)), settings.radar_ingest_port
+        web_app, port = ingest_http.create_app(ingest_bootstrap.build(settings, config)), settings.radar_ingest_port
     elif service is Service.scoring:
-        from services.scoring import api as scoring_api
         from services.scoring import bootstrap as scoring_bootstrap
+        from services.scoring.entrypoints import http as scoring_http
 
-        web_app, port = scoring_api.create_app(scoring_bootstrap.build(settings, config)), settings.radar_scoring_port
+        web_app, port = scoring_http.create_app(scoring_bootstrap.build(settings, config)), settings.radar_scoring_port
     else:
-        from services.notifier import api as notifier_api
         from services.notifier import bootstrap as notifier_bootstrap
+        from services.notifier.entrypoints import http as notifier_http
 
-        web_app, port = notifier_api.create_app(notifier_bootstrap.build(settings, config)), settings.radar_notifier_port
+        web_app, port = notifier_http.create_app(notifier_bootstrap.build(settings, config)), settings.radar_notifier_port
     server = uvicorn.Server(
         uvicorn.Config(
             web_app, host=settings.radar_host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=15, lifespan="on"
@@ -168,7 +173,7 @@ def score(
     """Rescore the whole base after a change to the scoring config (no alerts are raised)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.scoring.rescore import count_scores, rescore_all
+    from services.scoring.entrypoints.rescore import count_scores, rescore_all
     from shared.db import create_engine, sessionmaker
 
     if not all_accounts:
@@ -191,7 +196,7 @@ def score(
     console.print(f"rescored {done} account(s) with the {config.scoring.model} model; {changed} changed score or tier")
 
 
-async def _with_keystore(action):  # type: ignore[no-untyped-def]
+async def _with_keystore(action: Callable[[KeyStore], Awaitable[T]]) -> T:
     from shared.auth import KeyStore
     from shared.db import create_engine, sessionmaker
 
@@ -266,7 +271,7 @@ def topics_create() -> None:
 @dlq_app.command("list")
 def dlq_list() -> None:
     """Show every dead letter: alert, channel, attempts and the last error."""
-    from services.notifier.dlq import read_dead_letters
+    from services.notifier.entrypoints.dlq import read_dead_letters
 
     letters = asyncio.run(read_dead_letters(get_settings()))
     table = Table("offset", "alert", "channel", "attempts", "failed at", "error")
@@ -288,7 +293,7 @@ def dlq_replay(
     alert_id: Annotated[list[str], typer.Option("--alert-id", help="replay only these alerts (repeatable); default all")] = [],  # noqa: B006
 ) -> None:
     """Send dead letters again: each delivery becomes pending with fresh attempts; delivered ones are left alone."""
-    from services.notifier.dlq import read_dead_letters, replay
+    from services.notifier.entrypoints.dlq import read_dead_letters, replay
 
     settings = get_settings()
     letters = asyncio.run(read_dead_letters(settings))
@@ -313,9 +318,9 @@ def report(
     slack: Annotated[bool, typer.Option(help="also send the weekly expansion summary to Slack now")] = False,
 ) -> None:
     """NRR, GRR, expansion revenue, win rate, cycle, time to first expansion and per-signal precision and lift."""
-    from services.scoring import outcomes_service
-    from services.scoring.outcomes import PeriodError, parse_period
-    from services.scoring.report import render, write_csv
+    from services.scoring.outcomes.domain.periods import PeriodError, parse_period
+    from services.scoring.outcomes.entrypoints import report as outcomes_report
+    from services.scoring.outcomes.reports import RevenueReport, Scope, SignalReport
     from shared.db import create_engine, sessionmaker
 
     try:
@@ -325,26 +330,22 @@ def report(
         raise typer.Exit(2) from None
     settings = get_settings()
     config = _config(settings)
-    scope = outcomes_service.Scope(segment, owner, by.value if by else None)
+    scope = Scope(segment, owner, by.value if by else None)
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> tuple[RevenueReport, SignalReport, str | None]:
         engine = create_engine(settings.database_url)
-        sessions = sessionmaker(engine)
         try:
-            revenue = await outcomes_service.revenue_report(sessions, chosen, config.outcomes, scope)
-            signals = await outcomes_service.signal_report(sessions, chosen, config.outcomes, scope)
-            summary = await outcomes_service.weekly_summary(sessions, config.outcomes) if slack else None
-            return revenue, signals, summary
+            return await outcomes_report.run(sessionmaker(engine), chosen, config.outcomes, scope, summary=slack)
         finally:
             await engine.dispose()
 
     revenue, signals, summary = asyncio.run(run())
-    render(Console(width=160), revenue, signals)
+    outcomes_report.render(Console(width=160), revenue, signals)
     target = csv_path or Path(f"radar-report-{chosen.label}.csv")
-    rows = write_csv(target, revenue, signals)
+    rows = outcomes_report.write_csv(target, revenue, signals)
     console.print(f"wrote {rows} row(s) to {target}")
     if summary is not None:
-        from services.scoring.outcomes_service import post_summary
+        from services.scoring.outcomes.adapters.slack import post_summary
 
         channel = settings.radar_slack_webhooks.get(config.notifier.slack.default_channel) or settings.slack_webhook_url
         asyncio.run(post_summary(summary, channel.get_secret_value() if channel else None))

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from services.ingest.domain.config import IngestConfig
 from services.notifier.domain.config import NotifierConfig
-from services.scoring.domain.config import OutcomesConfig, ScoringConfig
+from services.scoring.domain.config import ScoringConfig
+from services.scoring.outcomes.domain.config import OutcomesConfig
 from services.signals.domain.config import SignalsConfig
 from shared.config import ConfigError, Section
 

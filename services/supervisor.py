@@ -73,7 +73,7 @@ def ready_url(settings: Settings, service: str) -> str:
 
 
 def console_url(settings: Settings) -> str:
-    """The web console, served by scoring (services/scoring/console)."""
+    """The web console, served by scoring (services/scoring/entrypoints/console)."""
     return f"http://{settings.radar_host}:{settings.radar_scoring_port}/ui"
 
 
@@ -141,7 +141,7 @@ async def run_stack(settings: Settings, demo: bool, console: Console) -> int:
         await ensure_topics(stack_settings)
         if broker is not None:
             # the embedded broker forgets everything when it stops; SQLite does not: hand signals its limits again
-            from services.ingest.republish import republish_declarations
+            from services.ingest.entrypoints.republish import republish_declarations
 
             again = await republish_declarations(stack_settings)
             if again.accounts or again.plans:

@@ -2,7 +2,7 @@
 
 A request looks its key up in the database (one unique-index lookup), so `radar keys revoke` takes effect at the
 next request in every process. The one exception is ingest's intake routes, whose every request runs a claim
-statement that checks the key is not revoked anyway (services/ingest/adapters.py): they may take the key's
+statement that checks the key is not revoked anyway (services/ingest/adapters/dedupe_store.py): they may take the key's
 unchanging facts (id, name, scopes, rate limit) from a cache (`cached=True`) and save the lookup; revocation still
 stops them at once. A key with a rate limit is throttled with GCRA on a single column all processes advance
 atomically, so the limit holds however many ingest processes share the traffic.

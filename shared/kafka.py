@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -122,3 +122,22 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
+
+
+class AccountKeyed(Protocol):
+    @property
+    def account_id(self) -> str: ...
+
+    def model_dump_json(self) -> str: ...
+
+
+class AccountKeyedPublisher:
+    """One topic's contract records, keyed by account like every topic, so one account's records stay in order;
+    returns once Kafka acknowledged (acks=all)."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def publish(self, record: AccountKeyed) -> None:
+        await self._producer.send_and_wait(self._topic, key=record.account_id.encode(), value=record.model_dump_json().encode())

@@ -77,7 +77,7 @@ async def _admin_execute(admin_url: str, statement: str) -> None:
         await connection.close()
 
 
-def _run(coro) -> object:  # type: ignore[no-untyped-def]
+def _run(coro) -> object:
     """Fixtures are sync; run their async set-up on a private loop in a thread, out of the test's loop."""
     result: dict[str, object] = {}
 
@@ -91,7 +91,7 @@ def _run(coro) -> object:  # type: ignore[no-untyped-def]
     thread.start()
     thread.join()
     if "error" in result:
-        raise result["error"]  # type: ignore[misc]
+        raise result["error"]
     return result.get("value")
 
 
@@ -119,7 +119,7 @@ def create_database(admin_url: str) -> str:
     return url
 
 
-def _run_sync_in_thread(function, *args) -> None:  # type: ignore[no-untyped-def]
+def _run_sync_in_thread(function, *args) -> None:
     errors: list[BaseException] = []
 
     def target() -> None:

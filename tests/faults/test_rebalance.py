@@ -1,5 +1,5 @@
 """A second signals worker joining and then leaving mid-stream, under load: two rebalances of the signals group while
-events flow (start-up rebalances are in tests/integration/test_signals_scale_out.py). The joiner leaves gracefully
+events flow (start-up rebalances are in tests/integration/signals/test_scale_out.py). The joiner leaves gracefully
 (SIGTERM: it leaves the group, the survivor takes its partitions at once) or dies (SIGKILL: its partitions wait the
 session timeout). Either way nothing acknowledged is lost or counted twice, no alert is lost or sent twice, and the
 crossings that waited on the leave reach Slack within a stated bound."""

@@ -1,30 +1,35 @@
-"""The scoring service's sections of the YAML config: the readiness and opportunity models, health, routing, outcomes."""
+"""The scoring service's section of the YAML config: the readiness and opportunity models, health, routing
+(outcomes has its own: services/scoring/outcomes/domain/config.py)."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from shared.config import Section
 
 
-class ScoreWeights(Section):
-    """The five parts of the seeds' readiness model; they must add up to 100."""
+class Weights(Section):
+    """Weights of a score's parts, in points: they must add up to 100."""
+
+    @model_validator(mode="after")
+    def _sum_to_100(self) -> Self:
+        total = sum(self.model_dump().values())
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"weights must add up to 100, they add up to {total:g}")
+        return self
+
+
+class ScoreWeights(Weights):
+    """The five parts of the seeds' readiness model."""
 
     product_usage: float = Field(default=30, ge=0)
     satisfaction: float = Field(default=25, ge=0)
     growth: float = Field(default=20, ge=0)
     relationship: float = Field(default=15, ge=0)
     expansion_potential: float = Field(default=10, ge=0)
-
-    @model_validator(mode="after")
-    def _sum_to_100(self) -> ScoreWeights:
-        total = sum(self.model_dump().values())
-        if abs(total - 100) > 1e-9:
-            raise ValueError(f"weights must add up to 100, they add up to {total:g}")
-        return self
 
 
 class TierBounds(Section):
@@ -146,18 +151,11 @@ class OpportunityConfig(Section):
         return self
 
 
-class HealthWeights(Section):
+class HealthWeights(Weights):
     satisfaction: float = Field(default=40, ge=0)
     support_trend: float = Field(default=20, ge=0)
     billing: float = Field(default=20, ge=0)
     usage_trend: float = Field(default=20, ge=0)
-
-    @model_validator(mode="after")
-    def _sum_to_100(self) -> HealthWeights:
-        total = sum(self.model_dump().values())
-        if abs(total - 100) > 1e-9:
-            raise ValueError(f"weights must add up to 100, they add up to {total:g}")
-        return self
 
 
 class HealthConfig(Section):
@@ -190,25 +188,3 @@ class ScoringConfig(Section):
     opportunity: OpportunityConfig = OpportunityConfig()
     health: HealthConfig = HealthConfig()
     routing: RoutingConfig = RoutingConfig()
-
-
-class OutcomesConfig(Section):
-    """Revenue outcomes and signal precision (`GET /v1/metrics/*`, `radar report`, the weekly Slack summary)."""
-
-    precision_window_days: float = Field(default=90, gt=0, description="an alerted account that expands within this many days is a hit")
-    segments: dict[str, float] = Field(
-        default={"smb": 0, "mid_market": 25_000, "enterprise": 100_000},
-        description="segment name -> lowest ARR in it; an account's segment is its ARR at the start of the period",
-    )
-    summary_every_hours: float = Field(default=168, ge=0, description="the owner's expansion summary to Slack; 0 = off")
-
-    @field_validator("segments")
-    @classmethod
-    def _segments(cls, value: dict[str, float]) -> dict[str, float]:
-        if not value:
-            raise ValueError("at least one segment is needed, e.g. {all: 0}")
-        if min(value.values()) != 0:
-            raise ValueError("one segment must start at 0 so every account has a segment")
-        if len(set(value.values())) != len(value):
-            raise ValueError("two segments start at the same ARR")
-        return value

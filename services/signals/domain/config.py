@@ -1,6 +1,10 @@
-"""The signals service's section of the YAML config: thresholds, windows, batching."""
+"""The signals service's section of the YAML config (thresholds, windows, batching), and `Rules`, the thresholds as
+the detectors read them."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from pydantic import Field, field_validator
 
@@ -36,3 +40,41 @@ class SignalsConfig(Section):
         if sorted(set(value)) != value:
             raise ValueError("thresholds must be unique and ascending, e.g. [0.8, 0.9, 0.95]")
         return value
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the detectors (domain/rules.py) read: a plain frozen dataclass, as every event reads several fields."""
+
+    thresholds: tuple[float, ...] = (0.8, 0.9, 0.95)
+    recent_event_ids: int = 48
+    seat_metric: str = "seats"
+    seat_thresholds: tuple[float, ...] = (0.8, 0.9, 0.95)
+    sustained_utilization: float = 0.8
+    sustained_periods: int = 2
+    premium_feature_tries: int = 3
+    premium_feature_window: timedelta = timedelta(days=14)
+    growth_rate: float = 0.5
+    growth_min_previous_week: float = 100
+    history_periods: int = 6
+    history_weeks: int = 3
+    # below this share of a limit no level detector (threshold crossed, sustained high) can fire
+    lowest_trigger: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowest_trigger", min((*self.thresholds, *self.seat_thresholds, self.sustained_utilization)))
+
+    @classmethod
+    def from_config(cls, signals: SignalsConfig) -> Rules:
+        return cls(
+            thresholds=tuple(signals.usage_thresholds),
+            recent_event_ids=signals.recent_event_ids_per_account,
+            seat_metric=signals.seat_metric,
+            seat_thresholds=tuple(signals.seat_thresholds),
+            sustained_utilization=signals.sustained_utilization,
+            sustained_periods=signals.sustained_periods,
+            premium_feature_tries=signals.premium_feature_tries,
+            premium_feature_window=timedelta(days=signals.premium_feature_window_days),
+            growth_rate=signals.growth_rate,
+            growth_min_previous_week=signals.growth_min_previous_week,
+        )

@@ -16,7 +16,7 @@ K8S = ROOT / "deploy" / "k8s"
 PORTS = {"ingest": 8080, "scoring": 8081, "notifier": 8082, "signals": 8083}
 
 
-def kubeconform(ops_tools, schemas: str, *paths: Path):  # type: ignore[no-untyped-def]
+def kubeconform(ops_tools, schemas: str, *paths: Path):
     return ops_tools.run(
         "kubeconform",
         "-strict",

@@ -33,7 +33,7 @@ async def test_consumer_worker_reports_uncommitted_records_per_partition(stack_f
     release = asyncio.Event()
     handled: list[int] = []
 
-    async def handler(record) -> None:  # type: ignore[no-untyped-def]
+    async def handler(record) -> None:
         if record.offset == 2:  # the third record stays in flight until released: nothing is committed before
             await release.wait()
         handled.append(record.offset)

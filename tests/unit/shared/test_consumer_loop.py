@@ -47,7 +47,7 @@ async def test_a_refused_commit_does_not_end_the_loop() -> None:
     async def handle(record: Any) -> None:
         handled.append(record.offset)
 
-    await asyncio.wait_for(run_consumer(consumer, handle, stopping, lambda _record, _exc: None), timeout=10)  # type: ignore[arg-type]
+    await asyncio.wait_for(run_consumer(consumer, handle, stopping, lambda _record, _exc: None), timeout=10)
 
     assert handled == [0, 1, 2]
     assert consumer.commits == [{PARTITION: 1}, {PARTITION: 2}, {PARTITION: 3}]

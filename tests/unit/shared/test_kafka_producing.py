@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from services.ingest.adapters import BrokerUnavailable, KafkaPublisher, OutcomeUnknown, Undelivered, record_positions
+from services.ingest.adapters.producer import KafkaPublisher, record_positions
+from services.ingest.domain.errors import BrokerUnavailable, OutcomeUnknown, Undelivered
 from shared.event_records import group_events
 from shared.kafka import send_batches
 
@@ -77,7 +78,7 @@ EVENTS = [(f"account-{index}", b"{}") for index in range(40)]  # over all four p
 async def test_ingest_publish_failing_part_way_leaves_no_unretrieved_delivery_failure() -> None:
     """The records sent before the failure never settle within the bound: an unknown outcome, let go of."""
     producer = ProducerFailingAt(fail_at=3)
-    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    publisher = KafkaPublisher(producer, timeout_s=0.05)
 
     with pytest.raises(OutcomeUnknown):
         await publisher.publish_events("usage-events", EVENTS)
@@ -103,7 +104,7 @@ def _settle_soon(producer: ProducerFailingAt, after_s: float, outcomes: list[Bas
 async def test_a_record_acknowledged_after_the_produce_timeout_is_a_success_not_a_503() -> None:
     """A 503 for it would have the client's retry produce it a second time."""
     producer = ProducerFailingAt(fail_at=0)
-    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    publisher = KafkaPublisher(producer, timeout_s=0.05)
     settling = _settle_soon(producer, 0.08, [None] * 4)
 
     await publisher.publish_events("usage-events", EVENTS)
@@ -112,7 +113,7 @@ async def test_a_record_acknowledged_after_the_produce_timeout_is_a_success_not_
 
 async def test_records_kafka_refused_are_named_and_the_others_are_not() -> None:
     producer = ProducerFailingAt(fail_at=4)  # the fourth record is never sent
-    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    publisher = KafkaPublisher(producer, timeout_s=0.05)
     settling = _settle_soon(producer, 0.08, [None, KafkaTimeoutError("expired"), None])
     records = group_events(EVENTS, 4)
     positions = record_positions(EVENTS, 4, records)
@@ -127,7 +128,7 @@ async def test_records_kafka_refused_are_named_and_the_others_are_not() -> None:
 
 async def test_nothing_delivered_is_a_plain_503() -> None:
     producer = ProducerFailingAt(fail_at=0)
-    publisher = KafkaPublisher(producer, timeout_s=0.05)  # type: ignore[arg-type]
+    publisher = KafkaPublisher(producer, timeout_s=0.05)
     settling = _settle_soon(producer, 0.01, [KafkaTimeoutError("expired")] * 4)
 
     with pytest.raises(BrokerUnavailable, match="KafkaTimeoutError") as refused:
@@ -142,7 +143,7 @@ async def test_send_batches_failing_part_way_leaves_no_unretrieved_delivery_fail
     records = [(None, b"{}", partition) for partition in range(4)]
 
     with pytest.raises(KafkaTimeoutError):
-        await send_batches(producer, "signals", records)  # type: ignore[arg-type]
+        await send_batches(producer, "signals", records)
 
     assert len(producer.deliveries) == 1
     assert await _failures_logged_once_abandoned(producer) == []

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.ingest.domain import serialize
+from services.ingest.domain.events import serialize
 from shared import wire
 from shared.schemas import EVENT_ADAPTER, EVENT_MODELS, UserRef
 
@@ -253,7 +253,9 @@ def test_for_any_grouped_record_the_answer_is_all_or_nothing_as_pydantic_gives_i
 
 def test_an_event_that_is_not_a_struct_of_the_contract_is_refused_by_the_rules() -> None:
     """A Pydantic event handed to the rules would match none of their isinstance tests and change nothing, silently."""
-    from services.signals.domain import Rules, apply_event, empty_state
+    from services.signals.domain.apply import apply_event
+    from services.signals.domain.config import Rules
+    from services.signals.domain.state import empty_state
 
     model = EVENT_ADAPTER.validate_python(
         {"id": "e1", "type": "usage", "account_id": "a", "timestamp": "2026-11-10T12:00:00Z", "metric": "m", "quantity": 1}

@@ -1,0 +1,1 @@
+"""Delivery channels (adapters), one module each; every one raises RetryableDelivery or PermanentDelivery (base.py)."""
