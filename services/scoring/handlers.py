@@ -81,7 +81,9 @@ async def on_health_event(context: Context, event: HealthEvent) -> None:
 
 async def on_alert_action(context: Context, action: AlertAction) -> None:
     """An owner's done or dismissal, wherever it was clicked, moves the account's opportunity; a snooze leaves it."""
-    await outcomes.apply_alert_action(context.outcomes, action.account_id, action.action, action.reason, action.actor)
+    await outcomes.apply_alert_action(
+        context.outcomes, action.account_id, action.action, action.reason, action.actor, action_id=action.action_id
+    )
     RECORDS.labels("alert_action", "processed").inc()
 
 

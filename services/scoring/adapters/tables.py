@@ -144,3 +144,13 @@ class OutcomeAlert(Base):
     signal_type: Mapped[str] = mapped_column(String(50))
     tier: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AppliedAlertAction(Base):
+    """An alert action (alert-actions) scoring has applied: Kafka may deliver one again after a restart, and by then
+    the account may have a newer opportunity that the repeat must not move."""
+
+    __tablename__ = "applied_alert_actions"
+    action_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    applied_at: Mapped[datetime] = mapped_column(index=True)

@@ -46,10 +46,15 @@ async def change_stage(
         return await repository.set_stage(opportunity, stage, amount, reason, actor, at or utcnow())
 
 
-async def apply_alert_action(outcomes: Outcomes, account_id: str, action: str, reason: str | None, actor: str | None) -> str | None:
+async def apply_alert_action(
+    outcomes: Outcomes, account_id: str, action: str, reason: str | None, actor: str | None, action_id: str | None = None
+) -> str | None:
     """An owner's action on one of the account's alerts (alert-actions) moves its open opportunity
-    (`domain.stages.alert_action_move`). Returns the new stage, None when nothing moved."""
+    (`domain.stages.alert_action_move`). Returns the new stage, None when nothing moved. An `action_id` already
+    applied moves nothing: by its redelivery the account may have a newer opportunity."""
     async with outcomes() as repository:
+        if action_id is not None and not await repository.first_application(action_id, account_id):
+            return None
         opportunity = await repository.open_opportunity_of(account_id)
         if opportunity is None:
             return None

@@ -494,6 +494,48 @@ async def test_the_notifiers_actions_move_the_accounts_opportunity(database_url)
         await engine.dispose()
 
 
+async def test_a_redelivered_alert_action_leaves_the_accounts_newer_opportunity_alone(database_url) -> None:
+    """Kafka may deliver an alert action again after scoring restarts; the account may have opened a newer
+    opportunity by then, which only a new action may move."""
+    from services.scoring.adapters.transactions import units_of_work
+    from services.scoring.outcomes.adapters.repository import OutcomesRepository
+    from services.scoring.outcomes.handlers import apply_alert_action
+    from shared.schemas import Alert
+
+    engine = create_engine(database_url)
+    sessions = sessionmaker(engine)
+    outcomes = units_of_work(sessions, OutcomesRepository)
+
+    def alert(number: int, at: str) -> Alert:
+        signal = {"signal_id": f"s{number}", "type": "new_domain_user", "account_id": "initech", "event_id": f"e{number}"}
+        return Alert.model_validate(
+            {
+                "alert_id": f"alert:s{number}",
+                "account_id": "initech",
+                "account_name": "Initech",
+                "signal": {**signal, "event_timestamp": at, "emitted_at": at},
+                "score": 81,
+                "tier": "immediate",
+                "drivers": [],
+                "created_at": at,
+            }
+        )
+
+    try:
+        async with sessions.begin() as session:
+            assert await OutcomesRepository(session).record_alert(alert(1, "2026-10-01T09:00:00Z")) is not None
+        assert await apply_alert_action(outcomes, "initech", "dismissed", "no budget", "dana", action_id="click-1") == "lost"
+        async with sessions.begin() as session:
+            newer = await OutcomesRepository(session).record_alert(alert(2, "2026-11-01T09:00:00Z"))
+            assert newer is not None and newer.stage == "identified"
+        assert await apply_alert_action(outcomes, "initech", "dismissed", "no budget", "dana", action_id="click-1") is None
+        async with sessions() as session:
+            assert (await OutcomesRepository(session).opportunity(newer.opportunity_id)).stage == "identified"
+        assert await apply_alert_action(outcomes, "initech", "done", None, "dana", action_id="click-2") == "qualified"
+    finally:
+        await engine.dispose()
+
+
 async def test_an_upgrade_replayed_ahead_of_the_alert_still_wins_its_opportunity(database_url) -> None:
     """Replays deliver subscription changes to scoring before the signals pipeline's alerts for earlier events."""
     from services.scoring.adapters.transactions import units_of_work

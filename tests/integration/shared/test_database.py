@@ -31,6 +31,7 @@ TABLES = {
     "revenue_changes",
     "outcome_alerts",
     "ingest_produced_claims",  # ingest (0009)
+    "applied_alert_actions",  # scoring (0011)
     "alembic_version",
 }
 

@@ -8,7 +8,14 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.tables import Account, Opportunity, OpportunityStageChange, OutcomeAlert, RevenueChange
+from services.scoring.adapters.tables import (
+    Account,
+    AppliedAlertAction,
+    Opportunity,
+    OpportunityStageChange,
+    OutcomeAlert,
+    RevenueChange,
+)
 from services.scoring.adapters.transactions import locks_rows
 from services.scoring.outcomes.domain.metrics import AlertFact
 from services.scoring.outcomes.domain.revenue import ArrChange
@@ -31,6 +38,11 @@ class OutcomesRepository:
         self._locking = locks_rows(session)
 
     # ------------------------------------------------------------------ writes (the event handlers)
+
+    async def first_application(self, action_id: str, account_id: str) -> bool:
+        """Records an alert action as applied; False when it was already (a redelivery)."""
+        row = {"action_id": action_id, "account_id": account_id, "applied_at": utcnow()}
+        return affected_rows(await self.session.execute(insert_ignore(self.session, AppliedAlertAction, [row], ["action_id"]))) == 1
 
     async def record_alert(self, alert: Alert) -> Opportunity | None:
         """Index the alert for precision; an expansion alert opens the account's opportunity, or joins the one
