@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -292,7 +293,10 @@ async def alert_action(request: Request, alert_id: str, action: str) -> Response
         origin="console",
         at=now,
     )
-    await runtime.alert_actions.publish(published)
+    try:
+        await runtime.alert_actions.publish(published)
+    except KafkaError:
+        raise HTTPException(503, "Kafka did not take the action; nothing changed, try again", headers={"Retry-After": "5"}) from None
     applied = await _applied(runtime.sessions, published)
     return RedirectResponse(f"{account_url(state.account_id)}?notice={action if applied else 'queued'}", status_code=303)
 
