@@ -6,7 +6,7 @@ off the Pydantic models, so the contract is still declared once; what this modul
 
 `decode_events` and `decode_event` accept exactly what `shared.schemas.EVENT_ADAPTER` accepts, value for value: a
 record msgspec refuses (a numeric string, a date-only timestamp, any invalid event) is validated again by Pydantic,
-which accepts its lax forms and words its refusals; tests/unit/test_wire.py holds the two decoders to the same
+which accepts its lax forms and words its refusals; tests/unit/shared/test_wire.py holds the two decoders to the same
 answers. Some checks are made per record instead of per field, where they cost a tenth: ids may not hold NUL (a
 JSON text can only spell one as an escape, so a record without `\\u0000` holds none); a time with more than six
 digits of fraction is left to Pydantic, which truncates it where msgspec rounds; and timestamps are brought to
