@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
 
@@ -284,6 +285,10 @@ class Alert(Contract):
     action: str | None = Field(default=None, description="the model's recommended action for the score")
 
 
+ActionKind = Literal["done", "dismissed", "snoozed"]
+SNOOZE_WITHOUT_DATE = timedelta(days=7)  # what a snooze button (Slack's, the console's) holds an account for
+
+
 class AlertAction(Contract):
     """An owner's action on an alert, on `alert-actions` keyed by account id. `origin` says where the click was
     made: the notifier applied its own (API, Slack buttons) before publishing them; it applies the console's on
@@ -292,9 +297,37 @@ class AlertAction(Contract):
     action_id: Identifier = Field(description="unique per click, so a consumer can recognise a repeat")
     alert_id: Identifier
     account_id: Identifier
-    action: Literal["done", "dismissed", "snoozed"]
+    action: ActionKind
     reason: str | None = None
     actor: str
     snoozed_until: Timestamp | None = Field(default=None, description="snoozed: until when the account's alerts wait")
     origin: Literal["notifier", "console"]
     at: Timestamp
+
+    @classmethod
+    def clicked(
+        cls,
+        *,
+        alert_id: str,
+        account_id: str,
+        action: ActionKind,
+        reason: str | None,
+        actor: str,
+        origin: Literal["notifier", "console"],
+        snoozed_until: datetime | None = None,
+    ) -> AlertAction:
+        """A new click, with its own id and time; a snooze without a date holds for SNOOZE_WITHOUT_DATE."""
+        at = utcnow()
+        if action == "snoozed" and snoozed_until is None:
+            snoozed_until = at + SNOOZE_WITHOUT_DATE
+        return cls(
+            action_id=uuid.uuid4().hex,
+            alert_id=alert_id,
+            account_id=account_id,
+            action=action,
+            reason=reason,
+            actor=actor,
+            snoozed_until=snoozed_until,
+            origin=origin,
+            at=at,
+        )

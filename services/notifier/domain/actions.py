@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
-from shared.schemas import AlertAction
-
-BUTTON_SNOOZE = timedelta(days=7)  # what a snooze button (Slack's, the console's) gives without a date
+from shared.schemas import SNOOZE_WITHOUT_DATE, AlertAction
 
 Closing = Literal["done", "dismissed"]
 
@@ -20,4 +18,4 @@ def applies_here(action: AlertAction) -> bool:
 
 def snooze_end(action: AlertAction) -> datetime:
     """Until when a snooze holds: its own date, else a button's week from the click (the same on every replay)."""
-    return action.snoozed_until or action.at + BUTTON_SNOOZE
+    return action.snoozed_until or action.at + SNOOZE_WITHOUT_DATE

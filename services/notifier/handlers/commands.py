@@ -4,16 +4,15 @@ dead letters."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from services.notifier.adapters.outbox import Outbox
-from services.notifier.domain.actions import BUTTON_SNOOZE, Closing
+from services.notifier.domain.actions import Closing
 from services.notifier.domain.messages import digest_text
 from shared.kafka import AccountKeyedPublisher
-from shared.schemas import Alert, AlertAction, utcnow
+from shared.schemas import SNOOZE_WITHOUT_DATE, ActionKind, Alert, AlertAction, utcnow
 
 
 class AlertCommands:
@@ -32,7 +31,7 @@ class AlertCommands:
 
     async def snooze(self, alert_id: str, until: datetime | None, reason: str | None, actor: str) -> dict[str, str]:
         """The account's alerts wait for the digest until `until` (a button's week when not given)."""
-        until = until or utcnow() + BUTTON_SNOOZE
+        until = until or utcnow() + SNOOZE_WITHOUT_DATE
         account_id = await self._outbox.apply_action(alert_id, "snoozed", reason, actor, until)
         await self._publish(alert_id, account_id, "snoozed", reason, actor, until)
         return {"account_id": account_id, "snoozed_until": until.isoformat()}
@@ -41,14 +40,13 @@ class AlertCommands:
         self,
         alert_id: str,
         account_id: str,
-        action: Literal["done", "dismissed", "snoozed"],
+        action: ActionKind,
         reason: str | None,
         actor: str,
         snoozed_until: datetime | None = None,
     ) -> None:
         await self._publisher.publish(
-            AlertAction(
-                action_id=uuid.uuid4().hex,
+            AlertAction.clicked(
                 alert_id=alert_id,
                 account_id=account_id,
                 action=action,
@@ -56,7 +54,6 @@ class AlertCommands:
                 actor=actor,
                 snoozed_until=snoozed_until,
                 origin="notifier",
-                at=utcnow(),
             )
         )
 

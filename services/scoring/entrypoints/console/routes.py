@@ -11,7 +11,6 @@ applied in the notifier's tables, so the page it redirects to shows the effect.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from services.scoring.outcomes.domain.metrics import segment_for
 from services.scoring.outcomes.domain.periods import custom_period, quarters_up_to
 from services.scoring.outcomes.domain.stages import OPEN_STAGES
 from shared.auth import Principal, require_scope
-from shared.schemas import AlertAction, utcnow
+from shared.schemas import ActionKind, AlertAction, utcnow
 from shared.signal_types import summary_of
 
 HERE = Path(__file__).resolve().parent
@@ -48,8 +47,7 @@ NOTICES = {
     "queued": "Sent to the notifier, which has not applied it yet: reload in a moment to see it.",
     "closed": "This alert was already closed: nothing changed.",
 }
-ACTIONS = {"done": "done", "dismiss": "dismissed", "snooze": "snoozed"}  # the console's word -> AlertAction.action
-BUTTON_SNOOZE = timedelta(days=7)
+ACTIONS: dict[str, ActionKind] = {"done": "done", "dismiss": "dismissed", "snooze": "snoozed"}  # the console's word -> AlertAction.action
 ACTION_WAIT_S = 10.0  # how long an action's answer waits to see the notifier apply it
 ACTION_POLL_S = 0.1
 DISMISS_REASONS = ("not a fit right now", "already in contact", "data looks wrong", "other")
@@ -281,17 +279,13 @@ async def alert_action(request: Request, alert_id: str, action: str) -> Response
         raise HTTPException(404, f"no alert {alert_id!r} has reached the notifier")
     if state.closed is not None:
         return RedirectResponse(f"{account_url(state.account_id)}?notice=closed", status_code=303)
-    now = utcnow()
-    published = AlertAction(
-        action_id=uuid.uuid4().hex,
+    published = AlertAction.clicked(
         alert_id=alert_id,
         account_id=state.account_id,
         action=ACTIONS[action],
         reason=reason,
         actor=f"console:{principal.name}",
-        snoozed_until=now + BUTTON_SNOOZE if action == "snooze" else None,
         origin="console",
-        at=now,
     )
     try:
         await runtime.alert_actions.publish(published)
